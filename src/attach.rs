@@ -1,0 +1,237 @@
+//! Attaching a container's network namespace to a network, and detaching it: the flow shared by
+//! the hook and the launcher. Setup is a transaction: once an address is leased, any failure
+//! deletes what was made and releases the lease (crun and podman never call poststop after a
+//! failed createRuntime). Teardown never stops early: it does every step and reports every error.
+
+use std::net::IpAddr;
+
+use crate::error::{Context, Error, Result};
+use crate::ipam::{self, Lease, LeaseStore, Owner, Pool, Request};
+use crate::netlink::{Rtnl, SlaveSpec};
+use crate::netns::{Netns, write_sysctl};
+use crate::network::{Network, parent};
+
+/// One container interface to set up.
+pub struct Attachment<'a> {
+    pub network: &'a Network,
+    pub container: &'a str,
+    pub ifname: &'a str,
+    pub static_v4: Option<IpAddr>,
+    pub static_v6: Option<IpAddr>,
+    /// Overrides the network's MTU (default: the parent's).
+    pub mtu: Option<u32>,
+    pub owner: Owner,
+}
+
+pub fn setup(
+    rtnl: &Rtnl,
+    store: &dyn LeaseStore,
+    att: &Attachment,
+    netns: &Netns,
+) -> Result<Vec<Lease>> {
+    let net = att.network;
+    let parent = parent::ensure(rtnl, net)?;
+    let pools: Vec<Pool> = net
+        .subnets
+        .iter()
+        .map(|s| Pool {
+            subnet: s.subnet,
+            ip_range: s.ip_range,
+            gateway: s.gateway,
+        })
+        .collect();
+    let leases = ipam::allocate(
+        store,
+        &Request {
+            network: &net.name,
+            container: att.container,
+            ifname: att.ifname,
+            pools: &pools,
+            want_v4: net.has_family(false),
+            want_v6: net.has_family(true),
+            static_v4: att.static_v4,
+            static_v6: att.static_v6,
+            owner: att.owner.clone(),
+        },
+    )
+    .with_context(|| format!("container {}", att.container))?;
+
+    let mut created = None;
+    let result = configure(rtnl, att, &parent, netns, &leases, &mut created);
+    if let Err(err) = result {
+        let mut errors = vec![err];
+        if let Some(index) = created
+            && let Err(e) = rtnl.in_netns(netns).and_then(|ns| ns.del_link(index))
+        {
+            errors.push(e.context(format!(
+                "rollback: cannot delete the new link in {}",
+                netns.path().display()
+            )));
+        }
+        if let Err(e) = ipam::release(store, att.container) {
+            errors.push(e.context(format!(
+                "rollback: cannot release the leases of container {}",
+                att.container
+            )));
+        }
+        return Err(Error::join(errors).expect("at least the setup error"));
+    }
+    Ok(leases)
+}
+
+/// Create, name, address, raise and route the slave. Order matters: the link is created under
+/// a temporary name straight into the netns (the final name may exist in the host), addresses
+/// only after the move (a move drops them), routes only once it is up.
+fn configure(
+    rtnl: &Rtnl,
+    att: &Attachment,
+    parent: &crate::netlink::Link,
+    netns: &Netns,
+    leases: &[Lease],
+    created: &mut Option<u32>,
+) -> Result<()> {
+    let net = att.network;
+    let ns_path = netns.path().display();
+    let ns = rtnl.in_netns(netns)?;
+    // Set up again (an engine restarted, createRuntime ran twice): replace our old slave.
+    if let Some(old) = ns.link(att.ifname)?
+        && matches!(old.kind.as_deref(), Some("ipvlan" | "macvlan"))
+    {
+        ns.del_link(old.index)
+            .with_context(|| format!("cannot replace {} in netns {ns_path}", att.ifname))?;
+    }
+    let tmp = temp_name();
+    let spec = SlaveSpec {
+        driver: net.driver,
+        mode: net.mode,
+        flag: net.flag,
+        mtu: att.mtu.or(net.mtu),
+    };
+    rtnl.add_slave(&tmp, parent, spec, netns).with_context(|| {
+        format!(
+            "cannot create {} link on parent {} in netns {ns_path}",
+            net.driver, net.parent
+        )
+    })?;
+    let link = ns
+        .link(&tmp)?
+        .ok_or_else(|| Error::msg(format!("new link {tmp} is missing from netns {ns_path}")))?;
+    *created = Some(link.index);
+    let ifname = att.ifname;
+    ns.rename(link.index, ifname).map_err(|e| {
+        if e.errno() == Some(libc::EEXIST) {
+            Error::msg(format!("interface {ifname} already exists in netns {ns_path}: choose another name with ipvlan.ifname"))
+        } else {
+            e.context(format!("cannot rename {tmp} to {ifname} in netns {ns_path}"))
+        }
+    })?;
+    let has_v6 = net.has_family(true);
+    netns
+        .run(|| link_sysctls(ifname, has_v6))
+        .with_context(|| format!("interface {ifname} in netns {ns_path}"))?;
+    for l in leases {
+        ns.add_address(link.index, l.address, l.prefix_len)
+            .with_context(|| {
+                format!(
+                    "cannot add {}/{} to {ifname} in netns {ns_path}",
+                    l.address, l.prefix_len
+                )
+            })?;
+    }
+    ns.set_up(link.index)
+        .with_context(|| format!("cannot bring {ifname} up in netns {ns_path}"))?;
+    if net.internal {
+        return Ok(());
+    }
+    for l in leases {
+        let v6 = l.address.is_ipv6();
+        let gateway = if net.routes_via_gateway() {
+            match net.subnet_of(l.address).and_then(|s| s.gateway) {
+                Some(gw) => Some(gw),
+                None => continue,
+            }
+        } else {
+            None
+        };
+        ns.add_default_route(link.index, v6, gateway)
+            .with_context(|| {
+                let via = gateway.map_or_else(|| format!("dev {ifname}"), |g| format!("via {g}"));
+                format!("cannot add default route {via} in netns {ns_path}")
+            })?;
+    }
+    Ok(())
+}
+
+/// Per-interface sysctls, written from inside the netns. Without an IPv6 subnet, IPv6 is off on
+/// the interface (Docker's fix for CVE-2024-32473: no link-local or SLAAC address leaks out).
+/// With one, no SLAAC either: the addresses are the leased ones. Gratuitous ARP / unsolicited
+/// NA on link-up refresh the neighbours' caches when an address moves to a new container.
+fn link_sysctls(ifname: &str, has_v6: bool) -> Result<()> {
+    write_sysctl(&format!("net/ipv4/conf/{ifname}/arp_notify"), "1")?;
+    let v6 = |key: &str, value: &str| match write_sysctl(
+        &format!("net/ipv6/conf/{ifname}/{key}"),
+        value,
+    ) {
+        // A kernel booted with ipv6.disable=1 has no such file: nothing to turn off.
+        Err(e) if e.errno() == Some(libc::ENOENT) && !has_v6 => Ok(()),
+        r => r,
+    };
+    if has_v6 {
+        v6("autoconf", "0")?;
+        v6("ndisc_notify", "1")
+    } else {
+        v6("disable_ipv6", "1")
+    }
+}
+
+/// Random enough to never collide with another hook creating a link at the same instant.
+fn temp_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("ipvh{:08x}", nanos ^ std::process::id().rotate_left(16))
+}
+
+/// Undo `setup`: delete the container's link where its netns outlives it (pre-created netns, or
+/// the launcher's netns held by a leftover process) and release its leases. Missing netns, link
+/// or lease count as done.
+pub fn teardown(
+    rtnl: Option<&Rtnl>,
+    store: &dyn LeaseStore,
+    container: &str,
+    ifname: &str,
+    netns: Option<&Netns>,
+) -> Result<Vec<Lease>> {
+    let mut errors = Vec::new();
+    if let (Some(rtnl), Some(ns)) = (rtnl, netns)
+        && let Err(e) = delete_slave(rtnl, ifname, ns)
+    {
+        errors.push(e);
+    }
+    let released = ipam::release(store, container).map_err(|e| {
+        e.context(format!(
+            "cannot release the leases of container {container}"
+        ))
+    });
+    match released {
+        Ok(leases) if errors.is_empty() => Ok(leases),
+        Ok(_) => Err(Error::join(errors).expect("not empty")),
+        Err(e) => {
+            errors.push(e);
+            Err(Error::join(errors).expect("not empty"))
+        }
+    }
+}
+
+fn delete_slave(rtnl: &Rtnl, ifname: &str, netns: &Netns) -> Result<()> {
+    let ns_path = netns.path().display();
+    let ns = rtnl.in_netns(netns)?;
+    match ns.link(ifname)? {
+        // Only ever delete what the hook makes: never a link someone else put there.
+        Some(link) if matches!(link.kind.as_deref(), Some("ipvlan" | "macvlan")) => ns
+            .del_link(link.index)
+            .with_context(|| format!("cannot delete {ifname} in netns {ns_path}")),
+        _ => Ok(()),
+    }
+}

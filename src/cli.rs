@@ -1,0 +1,86 @@
+//! The command line: clap definitions and dispatch. `ipvlan-run ARGS` is `ipvlan-hook run ARGS`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::{lease, network};
+use crate::error::Result;
+use crate::hook::{self, Stage};
+use crate::launcher::{self, RunArgs};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ipvlan-hook",
+    version,
+    about = "Attach containers to ipvlan networks, Docker-style: an OCI runtime hook and a launcher"
+)]
+pub struct Cli {
+    /// Where network definitions and the policy live.
+    #[arg(
+        long,
+        global = true,
+        env = "IPVLAN_HOOK_CONFIG_DIR",
+        default_value = "/etc/ipvlan-hook"
+    )]
+    pub config_dir: PathBuf,
+    /// Where leases and locks live.
+    #[arg(
+        long,
+        global = true,
+        env = "IPVLAN_HOOK_STATE_DIR",
+        default_value = "/var/lib/ipvlan-hook"
+    )]
+    pub state_dir: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// OCI hook: reads the container state on stdin.
+    Hook {
+        #[arg(value_enum)]
+        stage: Stage,
+    },
+    /// Define, remove and list networks.
+    #[command(subcommand)]
+    Network(network::NetworkCmd),
+    /// Show leases.
+    #[command(subcommand)]
+    Lease(lease::LeaseCmd),
+    /// Release the leases of containers that no longer exist.
+    Gc {
+        /// Only list what would be released.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Run a command in a new network namespace attached to a network.
+    Run(RunArgs),
+}
+
+/// The two directories every command works in.
+pub struct Dirs {
+    pub config: PathBuf,
+    pub state: PathBuf,
+}
+
+/// Parse, dispatch, and return the process exit status.
+pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
+    let cli = Cli::parse_from(args);
+    let dirs = Dirs {
+        config: cli.config_dir,
+        state: cli.state_dir,
+    };
+    let result: Result<i32> = match cli.command {
+        Command::Hook { stage } => hook::run(stage, &dirs, std::io::stdin().lock()).map(|()| 0),
+        Command::Network(cmd) => network::run(cmd, &dirs).map(|()| 0),
+        Command::Lease(cmd) => lease::run(cmd, &dirs).map(|()| 0),
+        Command::Gc { dry_run } => lease::gc(dry_run, &dirs).map(|()| 0),
+        Command::Run(args) => launcher::run(args, &dirs),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("ipvlan-hook: {e}");
+        1
+    })
+}

@@ -1,0 +1,203 @@
+//! `network create|rm|ls|inspect`.
+
+use std::net::IpAddr;
+
+use ipnetwork::IpNetwork;
+
+use super::{Format, print_json, print_table};
+use crate::bail;
+use crate::cli::Dirs;
+use crate::error::{Context, Result};
+use crate::ipam::{self, LeaseEntry, LeaseFiles};
+use crate::netlink::Rtnl;
+use crate::network::store::NetworkStore;
+use crate::network::{Driver, Flag, Mode, NetworkSpec, parent};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum NetworkCmd {
+    /// Define a network (and create its VLAN or dummy parent link when needed).
+    #[command(after_help = "Examples:
+  ipvlan-hook network create db_net --parent eth0 --subnet 192.168.1.0/24
+  ipvlan-hook network create vlan20 --parent eth0.20 --subnet 192.168.20.0/24 --gateway 192.168.20.1
+  ipvlan-hook network create l3net --parent eth0 --mode l3 --subnet 10.1.100.0/24 --subnet 10.1.101.0/24
+  ipvlan-hook network create isolated --subnet 192.168.1.0/24     # dummy parent, no default route")]
+    Create(CreateArgs),
+    /// Remove networks (and the parent links they created).
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Remove even if containers still hold leases on it.
+        #[arg(long, short)]
+        force: bool,
+    },
+    /// List networks.
+    Ls {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Show networks as JSON.
+    Inspect {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CreateArgs {
+    pub name: String,
+    #[arg(long, short = 'd', value_enum, default_value = "ipvlan")]
+    pub driver: Driver,
+    /// Parent link; a missing IFACE.VID is created as an 802.1q sub-interface; none = dummy.
+    #[arg(long, short = 'o')]
+    pub parent: Option<String>,
+    #[arg(long, value_enum, default_value = "l2")]
+    pub mode: Mode,
+    /// ipvlan flag (for macvlan: the macvlan mode).
+    #[arg(long, value_enum, default_value = "bridge")]
+    pub flag: Flag,
+    /// Subnet in CIDR form; repeat for several (IPv4 and/or IPv6).
+    #[arg(long)]
+    pub subnet: Vec<IpNetwork>,
+    /// Gateway of the subnet it lies in (L2; default: the first address).
+    #[arg(long)]
+    pub gateway: Vec<IpAddr>,
+    /// Range for dynamic addresses within the subnet it lies in.
+    #[arg(long)]
+    pub ip_range: Vec<IpNetwork>,
+    /// No default route in containers.
+    #[arg(long)]
+    pub internal: bool,
+    #[arg(long)]
+    pub mtu: Option<u32>,
+}
+
+pub fn run(cmd: NetworkCmd, dirs: &Dirs) -> Result<()> {
+    let networks = NetworkStore::new(&dirs.config);
+    match cmd {
+        NetworkCmd::Create(args) => create(args, &networks),
+        NetworkCmd::Rm { names, force } => {
+            let store = LeaseFiles::new(&dirs.state);
+            let mut errors = Vec::new();
+            for name in names {
+                match remove(&name, force, &networks, &store) {
+                    Ok(()) => println!("{name}"),
+                    Err(e) => errors.push(e),
+                }
+            }
+            crate::error::Error::join(errors).map_or(Ok(()), Err)
+        }
+        NetworkCmd::Ls {
+            format: Format::Json,
+        } => print_json(&networks.list()?),
+        NetworkCmd::Ls {
+            format: Format::Table,
+        } => {
+            let rows: Vec<Vec<String>> = networks
+                .list()?
+                .into_iter()
+                .map(|n| {
+                    let subnets: Vec<String> =
+                        n.subnets.iter().map(|s| s.subnet.to_string()).collect();
+                    vec![
+                        n.name,
+                        n.driver.to_string(),
+                        n.mode.to_string(),
+                        n.flag.to_string(),
+                        n.parent,
+                        subnets.join(","),
+                    ]
+                })
+                .collect();
+            print_table(
+                &["NAME", "DRIVER", "MODE", "FLAG", "PARENT", "SUBNETS"],
+                &rows,
+            );
+            Ok(())
+        }
+        NetworkCmd::Inspect { names } => {
+            let nets = names
+                .iter()
+                .map(|n| networks.load(n))
+                .collect::<Result<Vec<_>>>()?;
+            print_json(&nets)
+        }
+    }
+}
+
+fn create(args: CreateArgs, networks: &NetworkStore) -> Result<()> {
+    let spec = NetworkSpec {
+        name: args.name,
+        driver: args.driver,
+        mode: args.mode,
+        flag: args.flag,
+        parent: args.parent,
+        internal: args.internal,
+        mtu: args.mtu,
+        subnets: args.subnet,
+        gateways: args.gateway,
+        ip_ranges: args.ip_range,
+    };
+    let (mut net, warnings) = spec.build(crate::random_id())?;
+    let _lock = networks.lock()?;
+    if networks.exists(&net.name) {
+        bail!("network {} already exists", net.name);
+    }
+    let rtnl = Rtnl::host()?;
+    if net.driver == Driver::Ipvlan && !rtnl.ipvlan_supported()? {
+        bail!(
+            "kernel lacks ipvlan support (CONFIG_IPVLAN): load the ipvlan module (modprobe ipvlan)"
+        );
+    }
+    parent::plan(&rtnl, &mut net)?;
+    for other in networks.list()? {
+        net.check_shares_parent_with(&other)?;
+    }
+    parent::ensure(&rtnl, &net)?;
+    if let Err(e) = networks.create(&net) {
+        // Leave nothing behind: the parent we just made goes again.
+        if let Err(e2) = parent::remove_owned(&rtnl, &net) {
+            return Err(e.context(e2));
+        }
+        return Err(e);
+    }
+    warnings.iter().for_each(|w| crate::warn(w));
+    println!("{}", net.name);
+    Ok(())
+}
+
+fn remove(name: &str, force: bool, networks: &NetworkStore, store: &LeaseFiles) -> Result<()> {
+    let _lock = networks.lock()?;
+    let mut net = networks.load(name)?;
+    let holders: Vec<String> = ipam::leases(store, Some(name))?
+        .into_iter()
+        .filter_map(|e| match e {
+            LeaseEntry::Lease(l) if l.owner.is_alive() => {
+                Some(format!("{} ({})", l.container, l.address))
+            }
+            _ => None,
+        })
+        .collect();
+    if !holders.is_empty() && !force {
+        bail!(
+            "network {name} still has leases of running containers: {}; stop them first or use --force",
+            holders.join(", ")
+        );
+    }
+    // A parent we created but another network now also uses is handed over, not deleted.
+    let heir = networks
+        .list()?
+        .into_iter()
+        .find(|o| o.name != name && o.parent == net.parent);
+    match heir {
+        Some(mut other) if net.parent_owned.is_some() => {
+            other.parent_owned = net.parent_owned.take();
+            networks.replace(&other)?;
+        }
+        _ => {
+            let rtnl = Rtnl::host()?;
+            parent::remove_owned(&rtnl, &net).with_context(|| format!("network {name}"))?;
+        }
+    }
+    ipam::remove_network(store, name)?;
+    networks.remove(name)
+}

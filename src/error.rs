@@ -1,0 +1,105 @@
+//! One error type for the whole crate: a message that already names the object it failed on
+//! (interface, netns, network, address or file), plus the errno where the kernel gave one, so
+//! callers can tell "already gone" from a real failure.
+
+use std::fmt;
+
+#[derive(Debug)]
+pub struct Error {
+    msg: String,
+    errno: Option<i32>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn msg(msg: impl Into<String>) -> Self {
+        Error {
+            msg: msg.into(),
+            errno: None,
+        }
+    }
+
+    pub fn with_errno(msg: impl Into<String>, errno: i32) -> Self {
+        Error {
+            msg: msg.into(),
+            errno: Some(errno),
+        }
+    }
+
+    /// The kernel's errno behind this error, if any (positive, e.g. `libc::ENODEV`).
+    pub fn errno(&self) -> Option<i32> {
+        self.errno
+    }
+
+    /// Prefix the message with what was being done, keeping the errno.
+    pub fn context(self, what: impl fmt::Display) -> Self {
+        Error {
+            msg: format!("{what}: {}", self.msg),
+            errno: self.errno,
+        }
+    }
+
+    /// Several independent failures (teardown keeps going) reported as one.
+    pub fn join(errors: Vec<Error>) -> Option<Error> {
+        match errors.len() {
+            0 => None,
+            1 => errors.into_iter().next(),
+            _ => Some(Error::msg(
+                errors
+                    .iter()
+                    .map(|e| e.msg.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        // fs-err already puts the path in the message.
+        Error {
+            errno: e.raw_os_error(),
+            msg: e.to_string(),
+        }
+    }
+}
+
+impl From<nix::Error> for Error {
+    fn from(e: nix::Error) -> Self {
+        Error {
+            errno: Some(e as i32),
+            msg: e.desc().to_string(),
+        }
+    }
+}
+
+/// `.context("…")` on any result whose error converts into ours.
+pub trait Context<T> {
+    fn context(self, what: impl fmt::Display) -> Result<T>;
+    fn with_context<D: fmt::Display>(self, what: impl FnOnce() -> D) -> Result<T>;
+}
+
+impl<T, E: Into<Error>> Context<T> for std::result::Result<T, E> {
+    fn context(self, what: impl fmt::Display) -> Result<T> {
+        self.map_err(|e| e.into().context(what))
+    }
+    fn with_context<D: fmt::Display>(self, what: impl FnOnce() -> D) -> Result<T> {
+        self.map_err(|e| e.into().context(what()))
+    }
+}
+
+/// Shorthand for returning a formatted error.
+#[macro_export]
+macro_rules! bail {
+    ($($arg:tt)*) => { return Err($crate::error::Error::msg(format!($($arg)*))) };
+}

@@ -1,0 +1,203 @@
+//! `ipvlan-hook hook createRuntime|prestart|poststop`: the OCI hook. The stage comes from argv
+//! (runtimes disagree on the state's `status`); everything else from the state on stdin.
+
+use std::io::Read;
+use std::net::IpAddr;
+
+use ipnetwork::IpNetwork;
+
+use crate::attach::{self, Attachment};
+use crate::bail;
+use crate::cli::Dirs;
+use crate::error::{Context, Result};
+use crate::ipam::{LeaseFiles, Owner};
+use crate::netlink::Rtnl;
+use crate::netns::Netns;
+use crate::network::store::NetworkStore;
+use crate::network::{Network, NetworkSpec};
+use crate::oci::{Annotations, State, netns_path};
+use crate::policy::Policy;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Stage {
+    #[value(name = "createRuntime")]
+    CreateRuntime,
+    /// Synonym of createRuntime for runtimes that lack it.
+    #[value(name = "prestart")]
+    Prestart,
+    #[value(name = "poststop")]
+    Poststop,
+}
+
+pub fn run(stage: Stage, dirs: &Dirs, stdin: impl Read) -> Result<()> {
+    let state = State::read(stdin)?;
+    let Some(ann) = Annotations::parse(state.annotations.as_ref())
+        .with_context(|| format!("container {}", state.id))?
+    else {
+        return Ok(());
+    };
+    let store = LeaseFiles::new(&dirs.state);
+    match stage {
+        Stage::CreateRuntime | Stage::Prestart => create(&state, &ann, dirs, &store),
+        Stage::Poststop => poststop(&state, &ann, &store),
+    }
+}
+
+fn create(state: &State, ann: &Annotations, dirs: &Dirs, store: &LeaseFiles) -> Result<()> {
+    let id = &state.id;
+    let network = resolve_network(ann, dirs).with_context(|| format!("container {id}"))?;
+    let precreated = state.precreated_netns()?;
+    let path = netns_path(state, precreated.as_deref())?;
+    let netns = Netns::open(&path).with_context(|| format!("container {id}"))?;
+    let mut owner = match state.live_pid() {
+        Some(pid) => {
+            Owner::of_pid(pid).with_context(|| format!("container {id}: its process is gone"))?
+        }
+        None => Owner::default(),
+    };
+    if precreated.is_some() {
+        owner.netns = Some(path.clone());
+        owner.netns_inode = Some(netns.inode()?);
+    }
+    let rtnl = Rtnl::host()?;
+    let att = Attachment {
+        network: &network,
+        container: id,
+        ifname: ann.ifname(),
+        static_v4: ann.ipv4.map(|(a, _)| a),
+        static_v6: ann.ipv6.map(|(a, _)| a),
+        mtu: ann.mtu,
+        owner,
+    };
+    let leases = attach::setup(&rtnl, store, &att, &netns)?;
+    let addrs: Vec<String> = leases
+        .iter()
+        .map(|l| format!("{}/{}", l.address, l.prefix_len))
+        .collect();
+    crate::info(&format!(
+        "container {id}: {} {} on network {} ({})",
+        att.ifname,
+        addrs.join(" "),
+        network.name,
+        network.parent
+    ));
+    Ok(())
+}
+
+fn poststop(state: &State, ann: &Annotations, store: &LeaseFiles) -> Result<()> {
+    // The link only needs deleting where the netns outlives the container; a runtime-made
+    // netns took the link with it.
+    let precreated = state.precreated_netns().unwrap_or_else(|e| {
+        crate::warn(&format!("container {}: {e}", state.id));
+        None
+    });
+    let netns = precreated
+        .as_deref()
+        .filter(|p| p.exists())
+        .and_then(|p| Netns::open(p).ok());
+    let rtnl = match netns {
+        Some(_) => Some(Rtnl::host()?),
+        None => None,
+    };
+    attach::teardown(
+        rtnl.as_ref(),
+        store,
+        &state.id,
+        ann.ifname(),
+        netns.as_ref(),
+    )?;
+    Ok(())
+}
+
+/// A defined network (`ipvlan.network`), whose settings annotations may repeat but not
+/// contradict; or, where the policy allows, an annotation-only network.
+fn resolve_network(ann: &Annotations, dirs: &Dirs) -> Result<Network> {
+    let networks = NetworkStore::new(&dirs.config);
+    if let Some(name) = &ann.network {
+        let net = networks.load(name)?;
+        check_agrees("ipvlan.parent", ann.parent.as_ref(), &net.parent, name)?;
+        check_agrees("ipvlan.mode", ann.mode.as_ref(), &net.mode, name)?;
+        check_agrees("ipvlan.flag", ann.flag.as_ref(), &net.flag, name)?;
+        for (key, given) in [("ipvlan.ipv4", ann.ipv4), ("ipvlan.ipv6", ann.ipv6)] {
+            if let Some((addr, prefix)) = given {
+                let Some(s) = net.subnet_of(addr) else {
+                    bail!("{key}={addr} lies outside every subnet of network {name}");
+                };
+                if prefix.is_some_and(|p| p != s.subnet.prefix()) {
+                    bail!(
+                        "{key}={addr}/{}: network {name} has subnet {}",
+                        prefix.unwrap_or_default(),
+                        s.subnet
+                    );
+                }
+            }
+        }
+        if ann.gateway.is_some() || ann.gateway6.is_some() {
+            bail!(
+                "ipvlan.gateway and ipvlan.gateway6 are for annotation-only networks: network {name} defines its gateways"
+            );
+        }
+        return Ok(net);
+    }
+    let Some(parent) = &ann.parent else {
+        bail!(
+            "annotations name no network: set ipvlan.network=NAME (see 'ipvlan-hook network ls'), or ipvlan.parent and ipvlan.ipv4/ipv6 for an annotation-only network"
+        );
+    };
+    let mut subnets = Vec::new();
+    for (key, given) in [("ipvlan.ipv4", ann.ipv4), ("ipvlan.ipv6", ann.ipv6)] {
+        if let Some((addr, prefix)) = given {
+            let Some(prefix) = prefix else {
+                bail!(
+                    "{key}={addr}: an annotation-only network needs ADDR/PREFIX (e.g. {addr}/24)"
+                );
+            };
+            subnets.push(
+                IpNetwork::new(addr, prefix)
+                    .map_err(|e| crate::error::Error::msg(e.to_string()))?,
+            );
+        }
+    }
+    if subnets.is_empty() {
+        bail!(
+            "annotation-only network on {parent} needs ipvlan.ipv4 and/or ipvlan.ipv6 as ADDR/PREFIX"
+        );
+    }
+    let subnets: Vec<IpNetwork> = subnets
+        .iter()
+        .map(|s| IpNetwork::new(s.network(), s.prefix()).expect("prefix already valid"))
+        .collect();
+    Policy::load(&dirs.config)?.check_annotation_network(parent, &subnets)?;
+    let spec = NetworkSpec {
+        name: format!("adhoc-{parent}"),
+        mode: ann.mode.unwrap_or_default(),
+        flag: ann.flag.unwrap_or_default(),
+        parent: Some(parent.clone()),
+        subnets,
+        gateways: [ann.gateway, ann.gateway6]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<IpAddr>>(),
+        ..Default::default()
+    };
+    let (net, warnings) = spec.build(String::new())?;
+    warnings.iter().for_each(|w| crate::warn(w));
+    for other in networks.list()? {
+        net.check_shares_parent_with(&other)?;
+    }
+    Ok(net)
+}
+
+fn check_agrees<T: PartialEq + std::fmt::Display>(
+    key: &str,
+    given: Option<&T>,
+    defined: &T,
+    net: &str,
+) -> Result<()> {
+    match given {
+        Some(g) if g != defined => bail!(
+            "annotation {key}={g} contradicts network {net}, which has {defined}: drop the annotation or use another network"
+        ),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,144 @@
+//! The lease record and the interface IPAM needs from a place that keeps leases.
+//!
+//! The interface is two small traits: [`LeaseStore`] hands out one network at a time, locked,
+//! as a [`NetworkLeases`] guard; the guard reads and changes that network's leases and unlocks
+//! when dropped. Taking an address is a single operation, [`NetworkLeases::create`], "create
+//! this lease only if the address is free": with files that is `link()` (fails with EEXIST),
+//! with a key-value store it is a compare-and-swap, so the allocator never needs the lock to be
+//! the only thing that prevents a double allocation.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use ipnetwork::IpNetwork;
+use serde::{Deserialize, Serialize};
+
+use super::owner::Owner;
+use crate::bail;
+use crate::error::Result;
+
+/// The only lease format this build writes and reads; any other version counts as corrupt
+/// (and so as occupied): an older binary must not hand out what a newer one leased.
+pub const LEASE_VERSION: u32 = 1;
+
+/// One address held by one container interface on one network.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Lease {
+    pub version: u32,
+    pub network: String,
+    /// Container id.
+    pub container: String,
+    /// Interface in the container, e.g. eth0.
+    pub ifname: String,
+    pub address: IpAddr,
+    /// Prefix length of the subnet the address came from.
+    pub prefix_len: u8,
+    /// Unix seconds.
+    pub created: u64,
+    #[serde(default)]
+    pub owner: Owner,
+}
+
+/// One line of `lease ls`: a lease, or a stored record that cannot be read as one (edited by
+/// hand, disk trouble, a newer version). Such a record keeps its address occupied; only an
+/// operator removes it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LeaseEntry {
+    Lease(Lease),
+    Corrupt { path: PathBuf, reason: String },
+}
+
+/// What currently occupies an address.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Slot {
+    Free,
+    Leased(Lease),
+    Corrupt { path: PathBuf, reason: String },
+}
+
+/// Where leases live. Implementations check network names and container ids with
+/// [`check_name`] before using them.
+pub trait LeaseStore {
+    /// Lock `network` (creating its state on first use) until the guard is dropped. Every
+    /// read-modify-write of a network happens under this lock.
+    fn lock(&self, network: &str) -> Result<Box<dyn NetworkLeases + '_>>;
+    /// Networks that have state, sorted.
+    fn networks(&self) -> Result<Vec<String>>;
+    /// Drop all state of `network`; nothing there is an error.
+    fn remove_network(&self, network: &str) -> Result<()>;
+}
+
+/// One locked network's leases.
+pub trait NetworkLeases {
+    /// Cheap existence check for the allocator's scan: anything stored there, readable or not,
+    /// makes the address taken.
+    fn is_free(&self, addr: IpAddr) -> Result<bool>;
+    fn get(&self, addr: IpAddr) -> Result<Slot>;
+    /// Store a new lease only if its address is free, as one operation. Ok(false): taken.
+    fn create(&mut self, lease: &Lease) -> Result<bool>;
+    /// Overwrite the container's own lease at the same address (e.g. a new owner pid).
+    fn replace(&mut self, lease: &Lease) -> Result<()>;
+    /// Delete the lease if it is still this container's; done already is success.
+    fn remove(&mut self, lease: &Lease) -> Result<()>;
+    /// The container's leases on this network, without scanning the others.
+    fn of_container(&self, container: &str) -> Result<Vec<Lease>>;
+    fn list(&self) -> Result<Vec<LeaseEntry>>;
+    /// Last address handed out from `pool`, for round-robin. Losing it only costs round-robin.
+    fn cursor(&self, pool: &IpNetwork) -> Option<IpAddr>;
+    /// Best effort, for the same reason: a failure here must not fail an allocation.
+    fn set_cursor(&mut self, pool: &IpNetwork, last: IpAddr);
+    /// Clear away what a killed writer can leave behind (gc only).
+    fn tidy(&mut self) -> Result<()>;
+}
+
+/// Container ids and network names become path components: refuse anything that could
+/// escape or collide (empty, `.`, `..`, `/`, NUL, longer than a file name may be).
+pub fn check_name(what: &str, name: &str) -> Result<()> {
+    if name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains(['/', '\0'])
+        || name.len() > 255
+    {
+        bail!(
+            "invalid {what} {name:?}: it must be a single path component (not empty, '.' or '..', no '/' or NUL, at most 255 bytes)"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_are_not_one_path_component_are_refused() {
+        for bad in ["", ".", "..", "a/b", "/", "a\0b", &"x".repeat(256)] {
+            let err = check_name("container id", bad)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.starts_with("invalid container id "), "{bad:?}: {err}");
+        }
+        for good in [
+            "abc",
+            "a.b",
+            "...",
+            ".hidden",
+            &"x".repeat(255),
+            "9f86d081884c7d659a2feaa0c55ad015",
+        ] {
+            assert!(check_name("container id", good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn lease_tolerates_missing_owner_and_unknown_fields() {
+        let text = r#"{"version":1,"network":"n","container":"c","ifname":"eth0","address":"10.0.0.2",
+                       "prefix_len":24,"created":5,"future":true}"#;
+        let lease: Lease = serde_json::from_str(text).expect("lease without owner");
+        assert_eq!(lease.owner, Owner::default());
+        let json = serde_json::to_string(&lease).expect("serialize");
+        assert!(json.contains(r#""owner":{}"#), "{json}");
+    }
+}

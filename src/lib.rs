@@ -1,0 +1,47 @@
+//! ipvlan-hook: attach containers to ipvlan (or macvlan) networks the way Docker's ipvlan
+//! driver does, from an OCI runtime hook or as a launcher for plain commands.
+//!
+//! Layout: `cli` parses and dispatches to `hook` (OCI hook), `launcher` (ipvlan-run) and
+//! `commands` (network, lease, gc). `attach` is the setup/teardown flow both share; it uses
+//! `network` (definitions and parent links), `ipam` (allocator and lease store), `netns`
+//! (namespaces, setns on dedicated threads) and `netlink` (the only rtnetlink user).
+
+pub mod attach;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod fsutil;
+pub mod hook;
+pub mod ipam;
+pub mod launcher;
+pub mod netlink;
+pub mod netns;
+pub mod network;
+pub mod oci;
+pub mod policy;
+
+/// Progress for operators, on stderr: runtimes may discard a hook's stdout.
+pub fn info(msg: &str) {
+    eprintln!("ipvlan-hook: {msg}");
+}
+
+pub fn warn(msg: &str) {
+    eprintln!("ipvlan-hook: warning: {msg}");
+}
+
+/// 64 hex digits from the kernel's random pool, like Docker's network ids.
+pub fn random_id() -> String {
+    let mut buf = [0u8; 32];
+    // SAFETY: getrandom writes at most buf.len() bytes into buf.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n != buf.len() as isize {
+        // Uniqueness, not secrecy, is what matters here.
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+            ^ u128::from(std::process::id());
+        buf[..16].copy_from_slice(&seed.to_le_bytes());
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(ipvlan_hook::cli::main(std::env::args_os()));
+}

@@ -1,0 +1,531 @@
+//! Network definitions: what `network create` records and the hook attaches containers to.
+//! Docker's ipvlan driver semantics; everything here is pure validation, so bad input is
+//! refused before anything touches the kernel or the disk.
+
+pub mod parent;
+pub mod store;
+
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnetwork::IpNetwork;
+use serde::{Deserialize, Serialize};
+
+use crate::bail;
+use crate::error::Result;
+
+/// Version of the network file format written by this build.
+pub const VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Driver {
+    #[default]
+    Ipvlan,
+    Macvlan,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    L2,
+    L3,
+    L3s,
+}
+
+/// ipvlan port flag; for macvlan the same words select the macvlan mode.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Flag {
+    #[default]
+    Bridge,
+    Private,
+    Vepa,
+}
+
+/// A parent link the network created itself, and so deletes on `network rm` and re-creates
+/// when it has gone missing (after a reboot).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OwnedParent {
+    /// 802.1q sub-interface `BASE.VID`.
+    Vlan,
+    /// Dummy link `di-<id prefix>`: a network isolated on this host.
+    Dummy,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Subnet {
+    pub subnet: IpNetwork,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_range: Option<IpNetwork>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    pub version: u32,
+    pub name: String,
+    pub id: String,
+    #[serde(default)]
+    pub driver: Driver,
+    #[serde(default)]
+    pub mode: Mode,
+    #[serde(default)]
+    pub flag: Flag,
+    pub parent: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_owned: Option<OwnedParent>,
+    #[serde(default)]
+    pub internal: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    pub subnets: Vec<Subnet>,
+}
+
+/// What a user asked for (`network create` flags, `run` flags or annotations), before
+/// defaults are filled in and the parent is resolved.
+#[derive(Clone, Debug, Default)]
+pub struct NetworkSpec {
+    pub name: String,
+    pub driver: Driver,
+    pub mode: Mode,
+    pub flag: Flag,
+    pub parent: Option<String>,
+    pub internal: bool,
+    pub mtu: Option<u32>,
+    pub subnets: Vec<IpNetwork>,
+    pub gateways: Vec<IpAddr>,
+    pub ip_ranges: Vec<IpNetwork>,
+}
+
+impl fmt::Display for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Driver::Ipvlan => "ipvlan",
+            Driver::Macvlan => "macvlan",
+        })
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::L2 => "l2",
+            Mode::L3 => "l3",
+            Mode::L3s => "l3s",
+        })
+    }
+}
+
+impl fmt::Display for Flag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Flag::Bridge => "bridge",
+            Flag::Private => "private",
+            Flag::Vepa => "vepa",
+        })
+    }
+}
+
+impl Driver {
+    /// The kernel's name of the link kind.
+    pub fn kernel_kind(self) -> &'static str {
+        match self {
+            Driver::Ipvlan => "ipvlan",
+            Driver::Macvlan => "macvlan",
+        }
+    }
+}
+
+impl Network {
+    /// L3 and L3S route without a next hop, like Docker: `default dev IFNAME`.
+    pub fn routes_via_gateway(&self) -> bool {
+        self.driver == Driver::Macvlan || self.mode == Mode::L2
+    }
+
+    pub fn has_family(&self, v6: bool) -> bool {
+        self.subnets.iter().any(|s| s.subnet.is_ipv6() == v6)
+    }
+
+    /// The subnet an address belongs to.
+    pub fn subnet_of(&self, addr: IpAddr) -> Option<&Subnet> {
+        self.subnets.iter().find(|s| s.subnet.contains(addr))
+    }
+
+    /// Check that `other` can share this network's parent: the kernel keeps one ipvlan mode
+    /// and flag per parent, and cannot mix macvlan and ipvlan slaves on one parent.
+    pub fn check_shares_parent_with(&self, other: &Network) -> Result<()> {
+        if self.parent != other.parent {
+            return Ok(());
+        }
+        if self.driver != other.driver {
+            bail!(
+                "parent {} already carries {} network {}: the kernel cannot mix macvlan and ipvlan on one parent; use another parent (e.g. a VLAN sub-interface {}.VID)",
+                self.parent,
+                other.driver,
+                other.name,
+                base_name(&self.parent)
+            );
+        }
+        if self.driver == Driver::Ipvlan && (self.mode, self.flag) != (other.mode, other.flag) {
+            bail!(
+                "parent {} already carries ipvlan network {} in mode {} flag {}: the kernel shares one ipvlan mode per parent; use --mode {} --flag {} or another parent",
+                self.parent,
+                other.name,
+                other.mode,
+                other.flag,
+                other.mode,
+                other.flag
+            );
+        }
+        for s in &self.subnets {
+            for o in &other.subnets {
+                if overlaps(s.subnet, o.subnet) {
+                    bail!(
+                        "subnet {} overlaps subnet {} of network {} on the same parent {}",
+                        s.subnet,
+                        o.subnet,
+                        other.name,
+                        self.parent
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl NetworkSpec {
+    /// Validate and fill in Docker's defaults. Returns the network (parent still as named,
+    /// `parent` empty when a dummy is to be made) and warnings for the user.
+    pub fn build(self, id: String) -> Result<(Network, Vec<String>)> {
+        let mut warnings = Vec::new();
+        validate_name(&self.name)?;
+        if let Some(p) = &self.parent {
+            validate_ifname(p).map_err(|e| e.context(format!("--parent {p}")))?;
+            if p == "lo" {
+                bail!(
+                    "loopback interface lo is not a valid parent: name an Ethernet link, a VLAN sub-interface such as eth0.10, or omit --parent for an isolated network"
+                );
+            }
+        }
+        if self.driver == Driver::Macvlan && self.mode != Mode::L2 {
+            bail!(
+                "--mode {} is an ipvlan mode; macvlan networks take --flag bridge|private|vepa",
+                self.mode
+            );
+        }
+        if let Some(mtu) = self.mtu {
+            let min = if self.subnets.iter().any(|s| s.is_ipv6()) {
+                1280
+            } else {
+                68
+            };
+            if !(min..=65535).contains(&mtu) {
+                bail!("--mtu {mtu} is out of range: use {min} to 65535");
+            }
+        }
+        if self.subnets.is_empty() {
+            bail!(
+                "network {} needs at least one --subnet (e.g. --subnet 192.168.1.0/24)",
+                self.name
+            );
+        }
+        let mut subnets: Vec<Subnet> = Vec::new();
+        for net in &self.subnets {
+            check_subnet(*net)?;
+            if let Some(o) = subnets.iter().find(|o| overlaps(o.subnet, *net)) {
+                bail!("--subnet {net} overlaps --subnet {}", o.subnet);
+            }
+            subnets.push(Subnet {
+                subnet: *net,
+                gateway: None,
+                ip_range: None,
+            });
+        }
+        // No parent means a dummy parent: containers of the network reach each other and
+        // nothing else; they still get the gateway route unless --internal.
+        let internal = self.internal;
+        let l3 = self.driver == Driver::Ipvlan && self.mode != Mode::L2;
+        for gw in &self.gateways {
+            let s = find_subnet(&mut subnets, *gw, "--gateway")?;
+            if reserved(s.subnet, *gw) {
+                bail!(
+                    "--gateway {gw} is the network or broadcast address of {}: choose a host address",
+                    s.subnet
+                );
+            }
+            if s.gateway.replace(*gw).is_some() {
+                bail!("two gateways given for subnet {}", s.subnet);
+            }
+        }
+        if l3 && !self.gateways.is_empty() {
+            warnings.push(format!(
+                "--gateway ignored: ipvlan {} mode routes without a gateway (default dev IFNAME)",
+                self.mode
+            ));
+        } else if internal && !self.gateways.is_empty() {
+            warnings.push("--gateway ignored: internal networks get no default route".into());
+        }
+        for range in &self.ip_ranges {
+            let s = find_subnet(&mut subnets, range.ip(), "--ip-range")?;
+            if range.prefix() < s.subnet.prefix() {
+                bail!("--ip-range {range} is larger than its subnet {}", s.subnet);
+            }
+            if range.network() != range.ip() {
+                bail!(
+                    "--ip-range {range} has host bits set: did you mean {}/{}?",
+                    range.network(),
+                    range.prefix()
+                );
+            }
+            if s.ip_range.replace(*range).is_some() {
+                bail!("two --ip-range values given for subnet {}", s.subnet);
+            }
+        }
+        for s in &mut subnets {
+            if l3 || internal {
+                s.gateway = None;
+            } else if s.gateway.is_none() {
+                s.gateway = Some(first_host(s.subnet));
+            }
+        }
+        let net = Network {
+            version: VERSION,
+            name: self.name,
+            id,
+            driver: self.driver,
+            mode: self.mode,
+            flag: self.flag,
+            parent: self.parent.unwrap_or_default(),
+            parent_owned: None,
+            internal,
+            mtu: self.mtu,
+            subnets,
+        };
+        Ok((net, warnings))
+    }
+}
+
+fn find_subnet<'a>(subnets: &'a mut [Subnet], addr: IpAddr, what: &str) -> Result<&'a mut Subnet> {
+    match subnets.iter_mut().find(|s| s.subnet.contains(addr)) {
+        Some(s) => Ok(s),
+        None => bail!("{what} {addr} lies outside every --subnet of the network"),
+    }
+}
+
+fn check_subnet(net: IpNetwork) -> Result<()> {
+    if net.network() != net.ip() {
+        bail!(
+            "--subnet {net} has host bits set: did you mean {}/{}?",
+            net.network(),
+            net.prefix()
+        );
+    }
+    let max = if net.is_ipv4() { 30 } else { 126 };
+    if net.prefix() > max {
+        bail!("--subnet {net} is too small to allocate from: use a /{max} or larger");
+    }
+    Ok(())
+}
+
+pub fn overlaps(a: IpNetwork, b: IpNetwork) -> bool {
+    a.is_ipv4() == b.is_ipv4() && (a.contains(b.network()) || b.contains(a.network()))
+}
+
+/// The network address, and for IPv4 the broadcast: never a host's.
+pub fn reserved(subnet: IpNetwork, addr: IpAddr) -> bool {
+    addr == subnet.network() || (subnet.is_ipv4() && addr == subnet.broadcast())
+}
+
+/// First usable address: Docker's default gateway.
+pub fn first_host(subnet: IpNetwork) -> IpAddr {
+    match subnet.network() {
+        IpAddr::V4(a) => IpAddr::V4((u32::from(a) + 1).into()),
+        IpAddr::V6(a) => IpAddr::V6((u128::from(a) + 1).into()),
+    }
+}
+
+/// `eth0` of `eth0.10`.
+pub fn base_name(parent: &str) -> &str {
+    parent.rsplit_once('.').map_or(parent, |(b, _)| b)
+}
+
+/// Network names become file names and lease directories.
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if !ok {
+        bail!(
+            "invalid network name {name:?}: use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+        );
+    }
+    Ok(())
+}
+
+/// What the kernel accepts as an interface name (dev_valid_name).
+pub fn validate_ifname(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 15
+        && name != "."
+        && name != ".."
+        && !name
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b == 0 || b.is_ascii_whitespace());
+    if !ok {
+        bail!(
+            "invalid interface name {name:?}: use 1-15 characters without '/', ':' or whitespace"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(subnets: &[&str]) -> NetworkSpec {
+        NetworkSpec {
+            name: "n1".into(),
+            parent: Some("eth0".into()),
+            subnets: subnets.iter().map(|s| s.parse().unwrap()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn err(s: NetworkSpec) -> String {
+        s.build("id".into()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn l2_defaults_to_first_host_gateway_per_subnet() {
+        let (n, w) = spec(&["192.168.1.0/24", "fd00:1::/64"])
+            .build("id".into())
+            .unwrap();
+        assert!(w.is_empty());
+        assert_eq!(n.subnets[0].gateway, Some("192.168.1.1".parse().unwrap()));
+        assert_eq!(n.subnets[1].gateway, Some("fd00:1::1".parse().unwrap()));
+        assert!(!n.internal);
+    }
+
+    #[test]
+    fn l3_ignores_gateway_with_warning() {
+        let mut s = spec(&["10.1.100.0/24"]);
+        s.mode = Mode::L3;
+        s.gateways = vec!["10.1.100.254".parse().unwrap()];
+        let (n, w) = s.build("id".into()).unwrap();
+        assert_eq!(n.subnets[0].gateway, None);
+        assert!(w[0].contains("ignored"), "{w:?}");
+        assert!(!n.routes_via_gateway());
+    }
+
+    #[test]
+    fn no_parent_keeps_the_gateway_and_internal_drops_it() {
+        let mut s = spec(&["192.168.1.0/24"]);
+        s.parent = None;
+        let (n, _) = s.clone().build("id".into()).unwrap();
+        assert!(!n.internal);
+        assert_eq!(n.subnets[0].gateway, Some("192.168.1.1".parse().unwrap()));
+        s.internal = true;
+        let (n, _) = s.build("id".into()).unwrap();
+        assert!(n.internal);
+        assert_eq!(n.subnets[0].gateway, None);
+    }
+
+    #[test]
+    fn refusals_say_what_is_wrong() {
+        assert!(err(spec(&["10.1.0.5/24"])).contains("host bits set: did you mean 10.1.0.0/24"));
+        assert!(err(spec(&["10.1.0.0/31"])).contains("too small"));
+        assert!(err(spec(&[])).contains("at least one --subnet"));
+        assert!(err(spec(&["10.0.0.0/8", "10.1.0.0/16"])).contains("overlaps"));
+        let mut s = spec(&["10.1.0.0/24"]);
+        s.gateways = vec!["10.2.0.1".parse().unwrap()];
+        assert!(err(s).contains("--gateway 10.2.0.1 lies outside"));
+        let mut s = spec(&["10.1.0.0/24"]);
+        s.gateways = vec!["10.1.0.255".parse().unwrap()];
+        assert!(err(s).contains("broadcast"));
+        let mut s = spec(&["10.1.0.0/24"]);
+        s.ip_ranges = vec!["10.2.0.0/25".parse().unwrap()];
+        assert!(err(s).contains("--ip-range 10.2.0.0 lies outside"));
+        let mut s = spec(&["10.1.0.0/24"]);
+        s.parent = Some("lo".into());
+        assert!(err(s).contains("loopback"));
+        let mut s = spec(&["10.1.0.0/24"]);
+        s.name = "../x".into();
+        assert!(err(s).contains("invalid network name"));
+        let mut s = spec(&["10.1.0.0/24"]);
+        s.mtu = Some(40);
+        assert!(err(s).contains("--mtu 40 is out of range"));
+        let mut s = spec(&["10.1.0.0/24"]);
+        s.driver = Driver::Macvlan;
+        s.mode = Mode::L3;
+        assert!(err(s).contains("ipvlan mode"));
+    }
+
+    #[test]
+    fn parent_sharing_rules() {
+        let (a, _) = spec(&["10.1.0.0/24"]).build("a".into()).unwrap();
+        let mut s = spec(&["10.2.0.0/24"]);
+        s.name = "b".into();
+        let (b, _) = s.clone().build("b".into()).unwrap();
+        a.check_shares_parent_with(&b).unwrap();
+        s.mode = Mode::L3;
+        let (b3, _) = s.clone().build("b".into()).unwrap();
+        assert!(
+            a.check_shares_parent_with(&b3)
+                .unwrap_err()
+                .to_string()
+                .contains("one ipvlan mode per parent")
+        );
+        s.mode = Mode::L2;
+        s.driver = Driver::Macvlan;
+        let (m, _) = s.build("b".into()).unwrap();
+        assert!(
+            a.check_shares_parent_with(&m)
+                .unwrap_err()
+                .to_string()
+                .contains("cannot mix macvlan and ipvlan")
+        );
+        let (o, _) = spec(&["10.1.0.128/25"]).build("o".into()).unwrap();
+        assert!(
+            a.check_shares_parent_with(&o)
+                .unwrap_err()
+                .to_string()
+                .contains("overlaps")
+        );
+    }
+
+    #[test]
+    fn network_file_rejects_unknown_fields_and_defaults_missing_ones() {
+        let j = r#"{"version":1,"name":"n","id":"x","parent":"eth0","subnets":[{"subnet":"10.0.0.0/24"}]}"#;
+        let n: Network = serde_json::from_str(j).unwrap();
+        assert_eq!(
+            (n.driver, n.mode, n.flag),
+            (Driver::Ipvlan, Mode::L2, Flag::Bridge)
+        );
+        let bad = j.replace("\"id\"", "\"colour\":1,\"id\"");
+        let e = serde_json::from_str::<Network>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `colour`"), "{e}");
+    }
+
+    #[test]
+    fn ifnames() {
+        for ok in ["eth0", "eth0.10", "a", "123456789012345"] {
+            validate_ifname(ok).unwrap();
+        }
+        for bad in ["", ".", "..", "a/b", "a b", "1234567890123456", "a:1"] {
+            assert!(validate_ifname(bad).is_err(), "{bad}");
+        }
+    }
+}

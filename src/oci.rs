@@ -1,0 +1,345 @@
+//! What the runtime hands the hook: the OCI state on stdin, the bundle's config.json, and the
+//! `ipvlan.*` annotations. Parsed leniently where runtimes disagree (crun says "created" at
+//! createRuntime and sends pid 0 at poststop, runc omits pid, extra keys appear), strictly
+//! where a mistake would misconfigure a container (unknown `ipvlan.*` keys, bad values).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::bail;
+use crate::error::{Context, Error, Result};
+use crate::network::{Flag, Mode, validate_ifname, validate_name};
+
+/// Far more than any real state (a few hundred bytes); a bound against a hostile stdin.
+const MAX_STATE_BYTES: u64 = 1 << 20;
+
+#[derive(Deserialize, Debug)]
+pub struct State {
+    pub id: String,
+    #[serde(default)]
+    pub pid: Option<i64>,
+    #[serde(default)]
+    pub bundle: Option<PathBuf>,
+    #[serde(default)]
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+impl State {
+    pub fn read(input: impl Read) -> Result<State> {
+        let mut buf = Vec::new();
+        input
+            .take(MAX_STATE_BYTES + 1)
+            .read_to_end(&mut buf)
+            .context("cannot read the OCI state from stdin")?;
+        if buf.len() as u64 > MAX_STATE_BYTES {
+            bail!(
+                "OCI state on stdin is larger than {MAX_STATE_BYTES} bytes: is the hook wired to the right stage?"
+            );
+        }
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            bail!(
+                "no OCI state on stdin: the hook must be run by an OCI runtime (runc, crun, podman), which writes the container state to its stdin"
+            );
+        }
+        let state: State = serde_json::from_slice(&buf)
+            .map_err(|e| Error::msg(format!("invalid OCI state JSON on stdin: {e}")))?;
+        validate_container_id(&state.id)?;
+        Ok(state)
+    }
+
+    /// The container's init pid; runtimes send none (runc, podman) or 0 (crun) at poststop.
+    pub fn live_pid(&self) -> Option<u32> {
+        self.pid
+            .filter(|p| *p > 0)
+            .and_then(|p| u32::try_from(p).ok())
+    }
+
+    /// The network namespace path the engine created beforehand (`linux.namespaces[]` of type
+    /// network with a path), which outlives the container: the state JSON does not carry it.
+    pub fn precreated_netns(&self) -> Result<Option<PathBuf>> {
+        let Some(bundle) = &self.bundle else {
+            return Ok(None);
+        };
+        let config = bundle.join("config.json");
+        if !config.exists() {
+            return Ok(None);
+        }
+        let spec = oci_spec::runtime::Spec::load(&config).map_err(|e| {
+            Error::msg(format!(
+                "cannot read bundle config {}: {e}",
+                config.display()
+            ))
+        })?;
+        let path = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .and_then(|nss| {
+                nss.iter()
+                    .find(|ns| ns.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
+                    .and_then(|ns| ns.path().clone())
+            });
+        Ok(path)
+    }
+}
+
+/// Container ids name lease index files: one safe path component, nothing more.
+pub fn validate_container_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 255
+        && id != "."
+        && id != ".."
+        && !id.starts_with('.')
+        && id.bytes().all(|b| b.is_ascii_graphic() && b != b'/');
+    if !ok {
+        bail!(
+            "invalid container id {id:?}: use up to 255 printable characters without '/', not starting with '.'"
+        );
+    }
+    Ok(())
+}
+
+/// The `ipvlan.*` annotations of a container, checked.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Annotations {
+    pub network: Option<String>,
+    /// Address and, for annotation-only networks, its prefix length.
+    pub ipv4: Option<(IpAddr, Option<u8>)>,
+    pub ipv6: Option<(IpAddr, Option<u8>)>,
+    pub gateway: Option<IpAddr>,
+    pub gateway6: Option<IpAddr>,
+    pub parent: Option<String>,
+    pub mode: Option<Mode>,
+    pub flag: Option<Flag>,
+    pub ifname: Option<String>,
+    pub mtu: Option<u32>,
+}
+
+const KEYS: &[&str] = &[
+    "ipvlan.network",
+    "ipvlan.ipv4",
+    "ipvlan.ipv6",
+    "ipvlan.gateway",
+    "ipvlan.gateway6",
+    "ipvlan.parent",
+    "ipvlan.mode",
+    "ipvlan.flag",
+    "ipvlan.ifname",
+    "ipvlan.mtu",
+];
+
+impl Annotations {
+    /// None when the container carries no `ipvlan.*` annotation: not ours to touch.
+    pub fn parse(map: Option<&BTreeMap<String, String>>) -> Result<Option<Annotations>> {
+        let Some(map) = map else { return Ok(None) };
+        let mut a = Annotations::default();
+        let mut any = false;
+        for (key, value) in map.range("ipvlan.".to_string()..) {
+            let Some(field) = key.strip_prefix("ipvlan.") else {
+                break;
+            };
+            any = true;
+            let v = value.trim();
+            let bad = |what: &str| Error::msg(format!("annotation {key}={value:?}: {what}"));
+            match field {
+                "network" => {
+                    validate_name(v).map_err(|e| e.context(format!("annotation {key}")))?;
+                    a.network = Some(v.to_string());
+                }
+                "ipv4" | "ipv6" => {
+                    let parsed = parse_addr(v)
+                        .ok_or_else(|| bad("not an address (use ADDR or ADDR/PREFIX)"))?;
+                    if parsed.0.is_ipv6() != (field == "ipv6") {
+                        return Err(bad(&format!(
+                            "not an {} address",
+                            if field == "ipv6" { "IPv6" } else { "IPv4" }
+                        )));
+                    }
+                    *(if field == "ipv4" {
+                        &mut a.ipv4
+                    } else {
+                        &mut a.ipv6
+                    }) = Some(parsed);
+                }
+                "gateway" | "gateway6" => {
+                    let gw: IpAddr = v.parse().map_err(|_| bad("not an address"))?;
+                    if gw.is_ipv6() != (field == "gateway6") {
+                        return Err(bad(
+                            "wrong address family (ipvlan.gateway is IPv4, ipvlan.gateway6 IPv6)",
+                        ));
+                    }
+                    *(if field == "gateway" {
+                        &mut a.gateway
+                    } else {
+                        &mut a.gateway6
+                    }) = Some(gw);
+                }
+                "parent" => {
+                    validate_ifname(v).map_err(|e| e.context(format!("annotation {key}")))?;
+                    a.parent = Some(v.to_string());
+                }
+                "mode" => {
+                    a.mode = Some(
+                        clap::ValueEnum::from_str(v, true).map_err(|_| bad("use l2, l3 or l3s"))?,
+                    )
+                }
+                "flag" => {
+                    a.flag = Some(
+                        clap::ValueEnum::from_str(v, true)
+                            .map_err(|_| bad("use bridge, private or vepa"))?,
+                    )
+                }
+                "ifname" => {
+                    validate_ifname(v).map_err(|e| e.context(format!("annotation {key}")))?;
+                    a.ifname = Some(v.to_string());
+                }
+                "mtu" => {
+                    a.mtu = Some(
+                        v.parse()
+                            .ok()
+                            .filter(|m| (68..=65535).contains(m))
+                            .ok_or_else(|| bad("use a number from 68 to 65535"))?,
+                    )
+                }
+                _ => bail!(
+                    "unknown annotation {key}: known ones are {}",
+                    KEYS.join(", ")
+                ),
+            }
+        }
+        Ok(any.then_some(a))
+    }
+
+    pub fn ifname(&self) -> &str {
+        self.ifname.as_deref().unwrap_or("eth0")
+    }
+}
+
+/// `ADDR` or `ADDR/PREFIX`.
+fn parse_addr(v: &str) -> Option<(IpAddr, Option<u8>)> {
+    match v.split_once('/') {
+        None => Some((v.parse().ok()?, None)),
+        Some((a, p)) => {
+            let addr: IpAddr = a.parse().ok()?;
+            let prefix: u8 = p.parse().ok()?;
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            (prefix <= max).then_some((addr, Some(prefix)))
+        }
+    }
+}
+
+/// Where the hook finds the container's network namespace.
+pub fn netns_path(state: &State, precreated: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = precreated {
+        return Ok(p.to_owned());
+    }
+    match state.live_pid() {
+        Some(pid) => Ok(PathBuf::from(format!("/proc/{pid}/ns/net"))),
+        None => bail!(
+            "container {}: the OCI state has no pid and the bundle names no network namespace: run the hook at createRuntime (or prestart)",
+            state.id
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUNC_CREATE: &str = r#"{"ociVersion":"1.0.2-dev","id":"rcp-runc-all","status":"creating","pid":26468,"bundle":"/tmp/b","annotations":{"ipvlan.network":"demo","org.example/foo":"bar"}}"#;
+    const CRUN_POSTSTOP: &str = r#"{"ociVersion":"1.0","id":"rcp-crun-all","pid":0,"root":"/tmp/rootfs","bundle":"/tmp/b","status":"stopped","annotations":{"ipvlan.network":"demo"}}"#;
+    const PODMAN_POSTSTOP: &str = r#"{"ociVersion":"1.0.2-dev","id":"3595fff6","status":"stopped","bundle":"/tmp/b","annotations":{"io.podman.annotations.autoremove":"TRUE","ipvlan.network":"demo"}}"#;
+
+    #[test]
+    fn states_as_runtimes_send_them() {
+        let s = State::read(RUNC_CREATE.as_bytes()).unwrap();
+        assert_eq!((s.id.as_str(), s.live_pid()), ("rcp-runc-all", Some(26468)));
+        let a = Annotations::parse(s.annotations.as_ref()).unwrap().unwrap();
+        assert_eq!(a.network.as_deref(), Some("demo"));
+        assert_eq!(a.ifname(), "eth0");
+        assert_eq!(
+            State::read(CRUN_POSTSTOP.as_bytes()).unwrap().live_pid(),
+            None
+        );
+        assert_eq!(
+            State::read(PODMAN_POSTSTOP.as_bytes()).unwrap().live_pid(),
+            None
+        );
+    }
+
+    #[test]
+    fn no_ipvlan_annotation_means_not_ours() {
+        let s = State::read(r#"{"id":"c","pid":5,"annotations":{"a":"b"}}"#.as_bytes()).unwrap();
+        assert_eq!(Annotations::parse(s.annotations.as_ref()).unwrap(), None);
+        let s = State::read(r#"{"id":"c","pid":5}"#.as_bytes()).unwrap();
+        assert_eq!(Annotations::parse(s.annotations.as_ref()).unwrap(), None);
+    }
+
+    #[test]
+    fn bad_states_are_refused_clearly() {
+        for (input, want) in [
+            ("", "no OCI state on stdin"),
+            ("{\"id\":", "invalid OCI state JSON"),
+            ("{\"pid\":5}", "missing field `id`"),
+            ("{\"id\":5}", "invalid type"),
+            ("{\"id\":\"../etc\"}", "invalid container id"),
+            ("{\"id\":\"a/b\"}", "invalid container id"),
+            ("{\"id\":\"c\",\"pid\":\"x\"}", "invalid type"),
+        ] {
+            let e = State::read(input.as_bytes()).unwrap_err().to_string();
+            assert!(e.contains(want), "{input:?}: {e}");
+        }
+        let huge = vec![b' '; (MAX_STATE_BYTES + 10) as usize];
+        assert!(
+            State::read(&huge[..])
+                .unwrap_err()
+                .to_string()
+                .contains("larger than")
+        );
+    }
+
+    fn ann(pairs: &[(&str, &str)]) -> Result<Option<Annotations>> {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Annotations::parse(Some(&map))
+    }
+
+    #[test]
+    fn annotation_values_are_checked() {
+        let a = ann(&[
+            ("ipvlan.ipv4", "10.1.0.7/24"),
+            ("ipvlan.ipv6", "fd00::7"),
+            ("ipvlan.mode", "L3S"),
+            ("ipvlan.mtu", "1400"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(a.ipv4, Some(("10.1.0.7".parse().unwrap(), Some(24))));
+        assert_eq!(a.ipv6, Some(("fd00::7".parse().unwrap(), None)));
+        assert_eq!((a.mode, a.mtu), (Some(Mode::L3s), Some(1400)));
+        for (pairs, want) in [
+            (vec![("ipvlan.ipv4", "10.1.0.300")], "not an address"),
+            (vec![("ipvlan.ipv4", "fd00::1")], "not an IPv4 address"),
+            (vec![("ipvlan.ipv4", "10.0.0.1/33")], "not an address"),
+            (vec![("ipvlan.mode", "l4")], "use l2, l3 or l3s"),
+            (vec![("ipvlan.flag", "open")], "use bridge, private or vepa"),
+            (vec![("ipvlan.ifname", "a/b")], "invalid interface name"),
+            (vec![("ipvlan.mtu", "10")], "68 to 65535"),
+            (
+                vec![("ipvlan.netwrok", "x")],
+                "unknown annotation ipvlan.netwrok",
+            ),
+            (vec![("ipvlan.network", "../x")], "invalid network name"),
+            (vec![("ipvlan.gateway", "fd00::1")], "wrong address family"),
+        ] {
+            let e = ann(&pairs).unwrap_err().to_string();
+            assert!(e.contains(want), "{pairs:?}: {e}");
+        }
+    }
+}

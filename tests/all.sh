@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Every test of the project: unit and integration tests on this host's kernel, then the same
+# integration tests inside a VM whose kernel has ipvlan, 802.1q and dummy links. Run as root.
+# Installs the Debian packages the tests need when they are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+    echo "tests/all.sh: run as root (the tests create network namespaces and links)" >&2
+    exit 1
+fi
+
+missing=()
+command -v ip >/dev/null || missing+=(iproute2)
+command -v ping >/dev/null || missing+=(iputils-ping)
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+echo "== host kernel: unit and integration tests (ipvlan-only tests skip here, loudly)"
+cargo test --all-targets 2>&1
+
+echo "== VM kernel: integration tests with ipvlan, 802.1q and dummy"
+tests/vm/run.sh

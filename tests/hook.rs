@@ -1,0 +1,407 @@
+//! The OCI hook end to end on this kernel: a "host" netns with a veth parent, "containers" that
+//! are real processes in their own netns, the hook run as a runtime runs it. The slave driver is
+//! ipvlan where the kernel has it (the VM run) and macvlan otherwise.
+
+mod common;
+
+use common::*;
+
+/// A host with parent `p0` (one end of a veth pair) and network `net` on it.
+fn host_with_network(tag: &str, extra: &[&str]) -> Host {
+    let host = Host::new(tag);
+    host.ns
+        .sh("ip link add p0 type veth peer name p1 && ip link set p0 up && ip link set p1 up");
+    let mut args = vec![
+        "network",
+        "create",
+        "net",
+        "--driver",
+        driver(),
+        "--parent",
+        "p0",
+    ];
+    args.extend_from_slice(extra);
+    host.ok(&args);
+    host
+}
+
+fn create(host: &Host, id: &str, ctr: &Ns, ann: &[(&str, &str)]) -> std::process::Output {
+    host.oci_hook(
+        "createRuntime",
+        &state_json(id, Some(ctr.pid()), host.dir(), ann),
+    )
+}
+
+fn poststop(host: &Host, id: &str, ann: &[(&str, &str)]) -> std::process::Output {
+    host.oci_hook("poststop", &state_json(id, None, host.dir(), ann))
+}
+
+fn assert_ok(out: &std::process::Output) {
+    assert!(out.status.success(), "hook failed: {}", text(&out.stderr));
+}
+
+#[test]
+fn create_runtime_configures_the_container_and_poststop_releases() {
+    let host = host_with_network("basic", &["--subnet", "10.77.0.0/24"]);
+    let ctr = Ns::new();
+    let ann = [("ipvlan.network", "net")];
+    assert_ok(&create(&host, "c1", &ctr, &ann));
+
+    let addr = ctr.sh("ip -o -4 addr show dev eth0");
+    assert!(addr.contains("inet 10.77.0.2/24"), "{addr}");
+    let link = ctr.sh("ip -d -o link show dev eth0");
+    assert!(link.contains(",UP") && link.contains(driver()), "{link}");
+    let routes = ctr.sh("ip route");
+    assert!(
+        routes.contains("default via 10.77.0.1 dev eth0"),
+        "{routes}"
+    );
+    // IPv4-only network: no IPv6 on the interface at all (CVE-2024-32473).
+    assert_eq!(
+        ctr.sh("cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6")
+            .trim(),
+        "1"
+    );
+    assert!(ctr.sh("ip -6 addr show dev eth0").trim().is_empty());
+    // Nothing leaked into the host namespace.
+    assert!(!host.ns.sh("ip -o link").contains("ipvh"));
+    assert_eq!(host.lease_count(), 1);
+
+    assert_ok(&poststop(&host, "c1", &ann));
+    assert_eq!(host.lease_count(), 0);
+    // Idempotent: a second poststop (runc after a failed create, a retry) succeeds.
+    assert_ok(&poststop(&host, "c1", &ann));
+}
+
+#[test]
+fn crun_style_poststop_with_pid_zero_and_container_gone() {
+    let host = host_with_network("crun", &["--subnet", "10.77.1.0/24"]);
+    let ann = [("ipvlan.network", "net")];
+    {
+        let ctr = Ns::new();
+        assert_ok(&create(&host, "c2", &ctr, &ann));
+    } // the container and its netns are gone
+    let state = state_json("c2", Some(0), host.dir(), &ann).replace("\"creating\"", "\"stopped\"");
+    assert_ok(&host.oci_hook("poststop", &state));
+    assert_eq!(host.lease_count(), 0);
+}
+
+#[test]
+fn dual_stack_addresses_are_usable_at_once() {
+    let host = host_with_network(
+        "dual",
+        &["--subnet", "10.77.2.0/24", "--subnet", "fd00:77:2::/64"],
+    );
+    let ctr = Ns::new();
+    let ann = [("ipvlan.network", "net")];
+    assert_ok(&create(&host, "c3", &ctr, &ann));
+    let v6 = ctr.sh("ip -6 addr show dev eth0 scope global");
+    assert!(v6.contains("fd00:77:2::2/64"), "{v6}");
+    assert!(!v6.contains("tentative"), "address must skip DAD: {v6}");
+    let routes = ctr.sh("ip -6 route");
+    assert!(
+        routes.contains("default via fd00:77:2::1 dev eth0"),
+        "{routes}"
+    );
+    assert!(ctr.sh("ip route").contains("default via 10.77.2.1"));
+    assert_eq!(host.lease_count(), 2);
+    assert_ok(&poststop(&host, "c3", &ann));
+    assert_eq!(host.lease_count(), 0);
+}
+
+#[test]
+fn static_addresses_are_honoured_or_refused_with_the_holder() {
+    let host = host_with_network(
+        "static",
+        &["--subnet", "10.77.3.0/24", "--subnet", "fd00:77:3::/64"],
+    );
+    let a = Ns::new();
+    let b = Ns::new();
+    let ann = [
+        ("ipvlan.network", "net"),
+        ("ipvlan.ipv4", "10.77.3.50"),
+        ("ipvlan.ipv6", "fd00:77:3::50"),
+    ];
+    assert_ok(&create(&host, "ca", &a, &ann));
+    assert!(a.sh("ip -o addr show dev eth0").contains("10.77.3.50/24"));
+    assert!(
+        a.sh("ip -o addr show dev eth0")
+            .contains("fd00:77:3::50/64")
+    );
+
+    let out = create(&host, "cb", &b, &ann);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("10.77.3.50 is leased to container ca"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
+    // The refused container got nothing: no lease, no link.
+    assert_eq!(host.lease_count(), 2);
+    assert!(!b.sh("ip -o link").contains("eth0"));
+
+    // The two containers reach each other through the parent.
+    let out = create(
+        &host,
+        "cb",
+        &b,
+        &[("ipvlan.network", "net"), ("ipvlan.ipv4", "10.77.3.51")],
+    );
+    assert_ok(&out);
+    assert!(
+        a.try_sh("ping -c1 -W2 10.77.3.51"),
+        "container a cannot ping b"
+    );
+
+    // Released addresses can be taken again at once, IPv6 included (Docker's bug).
+    assert_ok(&poststop(&host, "ca", &ann));
+    let c = Ns::new();
+    assert_ok(&create(&host, "cc", &c, &ann));
+    assert!(
+        c.sh("ip -o addr show dev eth0")
+            .contains("fd00:77:3::50/64")
+    );
+}
+
+#[test]
+fn setting_up_the_same_container_again_is_idempotent() {
+    let host = host_with_network("idem", &["--subnet", "10.77.4.0/24"]);
+    let ctr = Ns::new();
+    let ann = [("ipvlan.network", "net")];
+    assert_ok(&create(&host, "c4", &ctr, &ann));
+    assert_ok(&create(&host, "c4", &ctr, &ann));
+    assert_eq!(host.lease_count(), 1);
+    let links = ctr.sh("ip -o link");
+    assert_eq!(links.matches("eth0").count(), 1, "{links}");
+    assert!(
+        ctr.sh("ip -o -4 addr show dev eth0")
+            .contains("10.77.4.2/24")
+    );
+}
+
+#[test]
+fn failure_after_the_lease_rolls_everything_back() {
+    let host = host_with_network("rollback", &["--subnet", "10.77.5.0/24"]);
+    let ctr = Ns::new();
+    // eth0 is already taken in the container by a link that is not ours: renaming must fail.
+    ctr.sh("ip link add eth0 type veth peer name other");
+    let out = create(&host, "c5", &ctr, &[("ipvlan.network", "net")]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("interface eth0 already exists in netns"),
+        "{err}"
+    );
+    assert_eq!(host.lease_count(), 0, "lease must be released on rollback");
+    let links = ctr.sh("ip -o link");
+    assert!(
+        !links.contains("ipvh") && !links.contains("macvlan"),
+        "temporary link left: {links}"
+    );
+    // The veth that was there is untouched.
+    assert!(links.contains("eth0@other"), "{links}");
+}
+
+#[test]
+fn containers_without_ipvlan_annotations_are_left_alone() {
+    let host = Host::new("none");
+    let ctr = Ns::new();
+    for stage in ["createRuntime", "poststop"] {
+        let out = host.oci_hook(
+            stage,
+            &state_json("c6", Some(ctr.pid()), host.dir(), &[("org.example/x", "y")]),
+        );
+        assert_ok(&out);
+    }
+    assert!(
+        !host.state.exists(),
+        "the hook must not write anything for foreign containers"
+    );
+}
+
+#[test]
+fn precreated_netns_loses_its_link_at_poststop() {
+    let host = host_with_network("prens", &["--subnet", "10.77.6.0/24"]);
+    let netns = Ns::new(); // outlives the "container", like /run/netns/X
+    let bundle = host.dir().join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    let config = serde_json::json!({
+        "ociVersion": "1.0.2",
+        "linux": {"namespaces": [{"type": "network", "path": netns.netns_path()}]}
+    });
+    std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
+    let ann = [("ipvlan.network", "net")];
+    let out = host.oci_hook(
+        "createRuntime",
+        &state_json("c7", Some(netns.pid()), &bundle, &ann),
+    );
+    assert_ok(&out);
+    assert!(
+        netns
+            .sh("ip -o addr show dev eth0")
+            .contains("10.77.6.2/24")
+    );
+    let out = host.oci_hook("poststop", &state_json("c7", None, &bundle, &ann));
+    assert_ok(&out);
+    assert!(
+        !netns.sh("ip -o link").contains("eth0"),
+        "link must be deleted from the surviving netns"
+    );
+    assert_eq!(host.lease_count(), 0);
+}
+
+#[test]
+fn gc_releases_leases_of_containers_that_are_gone() {
+    let host = host_with_network("gc", &["--subnet", "10.77.7.0/24"]);
+    let live = Ns::new();
+    let ann = [("ipvlan.network", "net")];
+    assert_ok(&create(&host, "live", &live, &ann));
+    {
+        let dead = Ns::new();
+        assert_ok(&create(&host, "dead", &dead, &ann));
+    } // killed without poststop: a crash, a reboot
+    assert_eq!(host.lease_count(), 2);
+    let dry = host.ok(&["gc", "--dry-run"]);
+    assert!(
+        dry.contains("would release 10.77.7.3") && dry.contains("container dead"),
+        "{dry}"
+    );
+    assert_eq!(host.lease_count(), 2);
+    let out = host.ok(&["gc"]);
+    assert!(out.contains("released 10.77.7.3"), "{out}");
+    assert_eq!(host.lease_count(), 1);
+    let ls = host.ok(&["lease", "ls"]);
+    assert!(ls.contains("live") && ls.contains("10.77.7.2/24"), "{ls}");
+}
+
+#[test]
+fn bad_annotations_fail_clearly_and_leave_nothing() {
+    let host = host_with_network("badann", &["--subnet", "10.77.8.0/24"]);
+    let ctr = Ns::new();
+    for (ann, want) in [
+        (
+            vec![("ipvlan.network", "nosuch")],
+            "network nosuch is not defined",
+        ),
+        (
+            vec![("ipvlan.network", "net"), ("ipvlan.ipv4", "10.9.9.9")],
+            "outside every subnet of network net",
+        ),
+        (
+            vec![("ipvlan.network", "net"), ("ipvlan.ipv4", "10.77.8.1")],
+            "10.77.8.1",
+        ),
+        (
+            vec![("ipvlan.network", "net"), ("ipvlan.ipv4", "10.77.8.255")],
+            "10.77.8.255",
+        ),
+        (
+            vec![("ipvlan.network", "net"), ("ipvlan.mode", "l3")],
+            "contradicts network net",
+        ),
+        (
+            vec![("ipvlan.parent", "p0"), ("ipvlan.ipv4", "10.77.9.5/24")],
+            "refused by policy",
+        ),
+        (
+            vec![("ipvlan.network", "net"), ("ipvlan.ifname", "bad/name")],
+            "invalid interface name",
+        ),
+    ] {
+        let out = create(&host, "cbad", &ctr, &ann);
+        assert!(!out.status.success(), "{ann:?} should fail");
+        let err = text(&out.stderr);
+        assert!(err.contains(want), "{ann:?}: {err}");
+        assert_eq!(host.lease_count(), 0, "{ann:?} left a lease");
+        assert!(
+            !ctr.sh("ip -o link").contains("eth0"),
+            "{ann:?} left a link"
+        );
+    }
+    let out = host.oci_hook("createRuntime", "{\"id\": \"x\", \"pid\": ");
+    assert!(text(&out.stderr).contains("invalid OCI state JSON"));
+    let out = host.oci_hook(
+        "createRuntime",
+        &state_json(
+            "c9",
+            Some(999_999_999),
+            host.dir(),
+            &[("ipvlan.network", "net")],
+        ),
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("/proc/999999999"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(host.lease_count(), 0);
+}
+
+#[test]
+fn annotation_only_network_when_the_policy_allows_it() {
+    let host = Host::new("adhoc");
+    host.ns
+        .sh("ip link add p0 type veth peer name p1 && ip link set p0 up && ip link set p1 up");
+    std::fs::create_dir_all(&host.config).unwrap();
+    std::fs::write(
+        host.config.join("policy.json"),
+        r#"{"version":1,"allow_annotation_networks":true,"allowed_parents":["p0"]}"#,
+    )
+    .unwrap();
+    let ctr = Ns::new();
+    let mut ann = vec![
+        ("ipvlan.parent", "p0"),
+        ("ipvlan.ipv4", "10.77.10.5/24"),
+        ("ipvlan.gateway", "10.77.10.254"),
+    ];
+    if driver() == "ipvlan" {
+        ann.push(("ipvlan.mode", "l2"));
+    } else {
+        return skipped(
+            "annotation_only_network_when_the_policy_allows_it",
+            "annotation-only networks are ipvlan, this kernel has none (runs in the VM suite)",
+        );
+    }
+    assert_ok(&create(&host, "c10", &ctr, &ann));
+    assert!(ctr.sh("ip route").contains("default via 10.77.10.254"));
+    let out = create(
+        &host,
+        "c11",
+        &Ns::new(),
+        &[("ipvlan.parent", "p1"), ("ipvlan.ipv4", "10.77.11.5/24")],
+    );
+    assert!(
+        text(&out.stderr).contains("not in allowed_parents"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn kernel_without_ipvlan_gets_the_clear_message() {
+    if kernel_has_ipvlan() {
+        return skipped(
+            "kernel_without_ipvlan_gets_the_clear_message",
+            "this kernel has ipvlan",
+        );
+    }
+    let host = Host::new("nokernel");
+    host.ns.sh("ip link add p0 type veth peer name p1");
+    let out = host.hook(&[
+        "network",
+        "create",
+        "n",
+        "--parent",
+        "p0",
+        "--subnet",
+        "10.77.12.0/24",
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "ipvlan-hook: kernel lacks ipvlan support (CONFIG_IPVLAN): load the ipvlan module (modprobe ipvlan)"
+    );
+    assert!(!host.config.join("networks/n.json").exists());
+}

@@ -1,0 +1,435 @@
+//! Docker's ipvlan scenarios on a kernel with ipvlan, 802.1q and dummy links: the VM run
+//! (tests/vm/run.sh) proves them for real; on a kernel without them each test says it skipped.
+//! Every connectivity claim is checked with ping.
+
+mod common;
+
+use common::*;
+
+/// A host with veth `p0`/`p1` (p0 is the base of VLAN parents) and the given networks.
+fn host(tag: &str, networks: &[&[&str]]) -> Host {
+    let host = Host::new(tag);
+    host.ns
+        .sh("ip link add p0 type veth peer name p1 && ip link set p0 up && ip link set p1 up");
+    for args in networks {
+        let mut full = vec!["network", "create"];
+        full.extend_from_slice(args);
+        host.ok(&full);
+    }
+    host
+}
+
+/// A container on `network` (plus extra annotations), set up by the hook.
+fn container(host: &Host, id: &str, network: &str, extra: &[(&str, &str)]) -> Ns {
+    let ctr = Ns::new();
+    let mut ann = vec![("ipvlan.network", network)];
+    ann.extend_from_slice(extra);
+    let out = host.oci_hook(
+        "createRuntime",
+        &state_json(id, Some(ctr.pid()), host.dir(), &ann),
+    );
+    assert!(
+        out.status.success(),
+        "createRuntime {id}: {}",
+        text(&out.stderr)
+    );
+    ctr
+}
+
+fn addr4(ctr: &Ns) -> String {
+    let out = ctr.sh("ip -o -4 addr show dev eth0");
+    out.split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn pings(from: &Ns, to: &str) -> bool {
+    let fam = if to.contains(':') { "-6 " } else { "" };
+    from.try_sh(&format!("ping {fam}-c1 -W2 {to}"))
+}
+
+#[test]
+fn s1_l2_without_parent_uses_a_dummy_that_rm_deletes() {
+    if !require_ipvlan("s1_l2_without_parent_uses_a_dummy_that_rm_deletes") {
+        return;
+    }
+    let host = host("s1", &[&["l2net", "--subnet", "192.168.1.0/24"]]);
+    let links = host.ns.sh("ip -d -o link show type dummy");
+    assert!(links.contains("di-"), "dummy parent missing: {links}");
+    let a = container(&host, "a", "l2net", &[]);
+    let b = container(&host, "b", "l2net", &[]);
+    for c in [&a, &b] {
+        assert!(
+            c.sh("ip route")
+                .contains("default via 192.168.1.1 dev eth0")
+        );
+    }
+    assert!(pings(&a, &addr4(&b)) && pings(&b, &addr4(&a)));
+    drop((a, b));
+    host.ok(&["gc"]);
+    host.ok(&["network", "rm", "l2net"]);
+    assert!(
+        !host.ns.sh("ip -o link").contains("di-"),
+        "dummy parent left behind"
+    );
+}
+
+#[test]
+fn s2_vlan_parent_is_created_and_removed_existing_one_is_kept() {
+    if !require_ipvlan("s2_vlan_parent_is_created_and_removed_existing_one_is_kept") {
+        return;
+    }
+    let host = host(
+        "s2",
+        &[&["v20", "--parent", "p0.20", "--subnet", "192.168.20.0/24"]],
+    );
+    let vlan = host.ns.sh("ip -d -o link show p0.20");
+    assert!(vlan.contains("vlan protocol 802.1Q id 20"), "{vlan}");
+    host.ns
+        .sh("ip link add link p0 name p0.40 type vlan id 40 && ip link set p0.40 up");
+    host.ok(&[
+        "network",
+        "create",
+        "v40",
+        "--parent",
+        "p0.40",
+        "--subnet",
+        "192.168.40.0/24",
+    ]);
+    let a = container(&host, "a", "v20", &[]);
+    let b = container(&host, "b", "v20", &[]);
+    assert!(pings(&a, &addr4(&b)));
+    drop((a, b));
+    host.ok(&["gc"]);
+    host.ok(&["network", "rm", "v20", "v40"]);
+    let links = host.ns.sh("ip -o link");
+    assert!(
+        !links.contains("p0.20"),
+        "created VLAN left behind: {links}"
+    );
+    assert!(
+        links.contains("p0.40"),
+        "pre-existing VLAN deleted: {links}"
+    );
+    assert!(links.contains("p0@"), "base link deleted: {links}");
+}
+
+#[test]
+fn s3_vlans_are_isolated_from_each_other() {
+    if !require_ipvlan("s3_vlans_are_isolated_from_each_other") {
+        return;
+    }
+    // One subnet on two VLANs (disjoint ranges): only the 802.1q tag separates them.
+    let host = host(
+        "s3",
+        &[
+            &[
+                "v20",
+                "--parent",
+                "p0.20",
+                "--subnet",
+                "10.50.0.0/24",
+                "--ip-range",
+                "10.50.0.0/25",
+            ],
+            &[
+                "v30",
+                "--parent",
+                "p0.30",
+                "--subnet",
+                "10.50.0.0/24",
+                "--ip-range",
+                "10.50.0.128/25",
+            ],
+        ],
+    );
+    let a20 = container(&host, "a20", "v20", &[]);
+    let b20 = container(&host, "b20", "v20", &[]);
+    let c30 = container(&host, "c30", "v30", &[]);
+    assert!(pings(&a20, &addr4(&b20)), "same VLAN must reach each other");
+    assert!(!pings(&a20, &addr4(&c30)), "VLAN 20 reached VLAN 30");
+    assert!(!pings(&c30, &addr4(&a20)), "VLAN 30 reached VLAN 20");
+}
+
+#[test]
+fn s4_multi_subnet_l2_gives_each_container_its_subnet_gateway() {
+    if !require_ipvlan("s4_multi_subnet_l2_gives_each_container_its_subnet_gateway") {
+        return;
+    }
+    let host = host(
+        "s4",
+        &[&[
+            "multi",
+            "--parent",
+            "p0",
+            "--subnet",
+            "192.168.40.0/24",
+            "--subnet",
+            "192.168.41.0/24",
+            "--gateway",
+            "192.168.41.254",
+        ]],
+    );
+    let a = container(&host, "a", "multi", &[("ipvlan.ipv4", "192.168.40.10")]);
+    let b = container(&host, "b", "multi", &[("ipvlan.ipv4", "192.168.41.10")]);
+    assert!(
+        a.sh("ip route")
+            .contains("default via 192.168.40.1 dev eth0")
+    );
+    assert!(
+        b.sh("ip route")
+            .contains("default via 192.168.41.254 dev eth0")
+    );
+}
+
+#[test]
+fn s5_l3_routes_between_subnets_without_gateway() {
+    if !require_ipvlan("s5_l3_routes_between_subnets_without_gateway") {
+        return;
+    }
+    let host = host("s5", &[]);
+    let out = host.hook(&[
+        "network",
+        "create",
+        "l3net",
+        "--parent",
+        "p0",
+        "--mode",
+        "l3",
+        "--subnet",
+        "10.1.100.0/24",
+        "--subnet",
+        "10.1.101.0/24",
+        "--gateway",
+        "10.1.100.254",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--gateway ignored"),
+        "{}",
+        text(&out.stderr)
+    );
+    let a = container(&host, "a", "l3net", &[("ipvlan.ipv4", "10.1.100.10")]);
+    let b = container(&host, "b", "l3net", &[("ipvlan.ipv4", "10.1.101.10")]);
+    let routes = a.sh("ip route");
+    assert!(routes.contains("default dev eth0"), "{routes}");
+    assert!(!routes.contains("via"), "{routes}");
+    assert!(pings(&a, "10.1.101.10") && pings(&b, "10.1.100.10"));
+}
+
+#[test]
+fn s6_l3s_works_and_private_flag_isolates() {
+    if !require_ipvlan("s6_l3s_works_and_private_flag_isolates") {
+        return;
+    }
+    let host = host(
+        "s6",
+        &[&[
+            "l3s",
+            "--parent",
+            "p0",
+            "--mode",
+            "l3s",
+            "--subnet",
+            "10.2.0.0/24",
+        ]],
+    );
+    let a = container(&host, "a", "l3s", &[]);
+    let b = container(&host, "b", "l3s", &[]);
+    assert!(a.sh("ip -d link show eth0").contains("ipvlan  mode l3s"));
+    assert!(pings(&a, &addr4(&b)));
+
+    host.ns
+        .sh("ip link add q0 type veth peer name q1 && ip link set q0 up && ip link set q1 up");
+    host.ok(&[
+        "network",
+        "create",
+        "priv",
+        "--parent",
+        "q0",
+        "--flag",
+        "private",
+        "--subnet",
+        "10.3.0.0/24",
+    ]);
+    let c = container(&host, "c", "priv", &[]);
+    let d = container(&host, "d", "priv", &[]);
+    let link = c.sh("ip -d link show eth0");
+    assert!(
+        link.contains("mode l2 private"),
+        "flag not read back from the kernel: {link}"
+    );
+    assert!(
+        !pings(&c, &addr4(&d)),
+        "private ipvlan ports reached each other"
+    );
+}
+
+#[test]
+fn s7_dual_stack_and_ipv6_only_and_static_v6_reuse() {
+    if !require_ipvlan("s7_dual_stack_and_ipv6_only_and_static_v6_reuse") {
+        return;
+    }
+    let host = host(
+        "s7",
+        &[&[
+            "dual",
+            "--parent",
+            "p0",
+            "--subnet",
+            "192.168.60.0/24",
+            "--subnet",
+            "2001:db8:abc8::/64",
+        ]],
+    );
+    host.ns
+        .sh("ip link add q0 type veth peer name q1 && ip link set q0 up && ip link set q1 up");
+    host.ok(&[
+        "network",
+        "create",
+        "v6only",
+        "--parent",
+        "q0",
+        "--subnet",
+        "2001:db8:abc9::/64",
+    ]);
+    let a = container(&host, "a", "dual", &[]);
+    let b = container(&host, "b", "dual", &[("ipvlan.ipv6", "2001:db8:abc8::20")]);
+    let v6 = a.sh("ip -6 addr show dev eth0 scope global");
+    assert!(
+        v6.contains("2001:db8:abc8::2/64") && !v6.contains("tentative"),
+        "{v6}"
+    );
+    assert!(pings(&a, "2001:db8:abc8::20") && pings(&b, "2001:db8:abc8::2"));
+    assert!(pings(&a, &addr4(&b)));
+    let c = container(&host, "c", "v6only", &[]);
+    let d = container(&host, "d", "v6only", &[]);
+    assert!(c.sh("ip -4 addr show dev eth0").trim().is_empty());
+    assert!(
+        c.sh("ip -6 route")
+            .contains("default via 2001:db8:abc9::1 dev eth0")
+    );
+    assert!(pings(&c, "2001:db8:abc9::3") && pings(&d, "2001:db8:abc9::2"));
+
+    for i in 0..50 {
+        let out = host
+            .ns
+            .cmd(run_bin())
+            .arg("--config-dir")
+            .arg(&host.config)
+            .arg("--state-dir")
+            .arg(&host.state)
+            .args([
+                "--network",
+                "v6only",
+                "--ip6",
+                "2001:db8:abc9::77",
+                "--",
+                "ip",
+                "-6",
+                "-o",
+                "addr",
+                "show",
+                "dev",
+                "eth0",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "run {i}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("2001:db8:abc9::77/64"),
+            "run {i}"
+        );
+    }
+}
+
+#[test]
+fn s8_conflicting_networks_on_one_parent_are_refused() {
+    if !require_ipvlan("s8_conflicting_networks_on_one_parent_are_refused") {
+        return;
+    }
+    let host = host(
+        "s8",
+        &[&["l2", "--parent", "p0", "--subnet", "10.8.0.0/24"]],
+    );
+    let before = host.ok(&["network", "ls", "--format", "json"]);
+    let out = host.hook(&[
+        "network",
+        "create",
+        "l3",
+        "--parent",
+        "p0",
+        "--mode",
+        "l3",
+        "--subnet",
+        "10.9.0.0/24",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("one ipvlan mode per parent"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = host.hook(&[
+        "network",
+        "create",
+        "mv",
+        "--driver",
+        "macvlan",
+        "--parent",
+        "p0",
+        "--subnet",
+        "10.10.0.0/24",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("cannot mix macvlan and ipvlan"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(host.ok(&["network", "ls", "--format", "json"]), before);
+}
+
+#[test]
+fn s9_host_cannot_reach_l2_slave_and_ipvlan_run_works() {
+    if !require_ipvlan("s9_host_cannot_reach_l2_slave_and_ipvlan_run_works") {
+        return;
+    }
+    let host = host(
+        "s9",
+        &[&["l2", "--parent", "p0", "--subnet", "10.11.0.0/24"]],
+    );
+    host.ns.sh("ip addr add 10.11.0.250/24 dev p0");
+    let a = container(&host, "a", "l2", &[]);
+    assert!(
+        !host.ns.try_sh(&format!("ping -c1 -W2 {}", addr4(&a))),
+        "host reached an ipvlan L2 slave through its parent"
+    );
+
+    // The README's main command: an isolated network on a dummy parent, nothing left after.
+    let out = host
+        .ns
+        .cmd(run_bin())
+        .arg("--config-dir")
+        .arg(&host.config)
+        .arg("--state-dir")
+        .arg(&host.state)
+        .args(["--subnet", "192.168.77.0/24", "--", "ip", "-o", "addr"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("inet 192.168.77.2/24"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        !host.ns.sh("ip -o link").contains("di-"),
+        "ipvlan-run left its dummy parent"
+    );
+}
