@@ -36,6 +36,7 @@ pub fn run(stage: Stage, dirs: &Dirs, stdin: impl Read) -> Result<()> {
     else {
         return Ok(());
     };
+    crate::netns::check_privileges("the ipvlan hook")?;
     let store = LeaseFiles::new(&dirs.state);
     match stage {
         Stage::CreateRuntime | Stage::Prestart => create(&state, &ann, dirs, &store),

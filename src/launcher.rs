@@ -72,6 +72,7 @@ const FORWARDED: [Signal; 4] = [
 
 /// Run the command; returns the exit status to exit with (the command's, or 128+signal).
 pub fn run(args: RunArgs, dirs: &Dirs) -> Result<i32> {
+    crate::netns::check_privileges("ipvlan-run")?;
     let id = args
         .name
         .clone()

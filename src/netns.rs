@@ -105,6 +105,18 @@ fn on_thread<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
     })
 }
 
+/// Entering namespaces and configuring links needs CAP_SYS_ADMIN and CAP_NET_ADMIN: say so
+/// up front instead of failing half-way with EPERM.
+pub fn check_privileges(what: &str) -> Result<()> {
+    use caps::{CapSet, Capability, has_cap};
+    for cap in [Capability::CAP_SYS_ADMIN, Capability::CAP_NET_ADMIN] {
+        if !has_cap(None, CapSet::Effective, cap).unwrap_or(false) {
+            crate::bail!("{what} needs {cap} (run it as root)");
+        }
+    }
+    Ok(())
+}
+
 /// Write a sysctl of the calling thread's network namespace (call it inside `Netns::run`).
 /// `key` is slash-separated (`net/ipv6/conf/eth0/disable_ipv6`): interface names may hold dots.
 pub fn write_sysctl(key: &str, value: &str) -> Result<()> {

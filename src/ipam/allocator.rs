@@ -78,7 +78,7 @@ fn bounds(net: IpNetwork) -> (u128, u128) {
 }
 
 impl Pool {
-    pub fn family(&self) -> Family {
+    pub(crate) fn family(&self) -> Family {
         Family::of(self.subnet.ip())
     }
 

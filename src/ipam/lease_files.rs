@@ -257,10 +257,11 @@ impl Locked {
         let dir = self.containers_dir();
         let path = dir.join(container);
         if addrs.is_empty() {
-            match fs::remove_file(&path) {
-                Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
-                _ => return sync_dir(&dir),
-            }
+            return match fs::remove_file(&path) {
+                Ok(()) => sync_dir(&dir),
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(e.into()),
+            };
         }
         let mut addresses = addrs.to_vec();
         addresses.sort();
