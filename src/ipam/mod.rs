@@ -268,11 +268,11 @@ pub fn release(store: &dyn LeaseStore, container: &str) -> Result<Vec<Lease>> {
 /// All leases, or those of one network, for `lease ls`; unreadable records are listed too
 /// (after the leases), since they keep their address blocked.
 pub fn leases(store: &dyn LeaseStore, network: Option<&str>) -> Result<Vec<LeaseEntry>> {
-    let mut networks = store.networks()?;
     if let Some(name) = network {
         check_name("network name", name)?;
-        networks.retain(|n| n == name);
     }
+    let mut networks = store.networks()?;
+    networks.retain(|n| network.is_none_or(|name| n == name));
     let mut entries = Vec::new();
     for name in networks {
         entries.extend(store.lock(&name)?.list()?);
@@ -884,34 +884,52 @@ mod tests {
     }
 
     const CHILD_ENV: &str = "IPVLAN_HOOK_IPAM_TEST_STATE";
+    const CHURN_ENV: &str = "IPVLAN_HOOK_IPAM_TEST_CHURN";
 
-    /// The worker of `concurrent_processes_never_share_an_address`; a no-op in a normal run.
+    /// The worker of the multi-process tests; a no-op in a normal run. Allocates 100 times,
+    /// or with CHURN_ENV allocates and releases until it is killed.
     #[test]
     fn child_allocates() {
-        if let Some(state) = std::env::var_os(CHILD_ENV) {
-            let prefix = format!("p{}", std::process::id());
-            allocate_many(std::path::Path::new(&state), &prefix, 100);
+        let Some(state) = std::env::var_os(CHILD_ENV) else {
+            return;
+        };
+        let state = std::path::Path::new(&state);
+        let prefix = format!("p{}", std::process::id());
+        if std::env::var_os(CHURN_ENV).is_none() {
+            allocate_many(state, &prefix, 100);
+            return;
         }
+        let store = LeaseFiles::new(state);
+        let pools = dual();
+        for i in 0.. {
+            let id = format!("{prefix}-{i}");
+            allocate(&store, &req(&id, &pools)).expect("churn allocate");
+            if i % 2 == 0 {
+                release(&store, &id).expect("churn release");
+            }
+        }
+    }
+
+    fn spawn_child(state: &std::path::Path, churn: bool) -> std::process::Child {
+        let exe = std::env::current_exe().expect("test binary");
+        let mut cmd = Command::new(exe);
+        cmd.args([
+            "--exact",
+            "ipam::tests::child_allocates",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, state)
+        .stdout(std::process::Stdio::null());
+        if churn {
+            cmd.env(CHURN_ENV, "1");
+        }
+        cmd.spawn().expect("spawn test binary")
     }
 
     #[test]
     fn concurrent_processes_never_share_an_address() {
         let dir = TestDir::new();
-        let exe = std::env::current_exe().expect("test binary");
-        let children: Vec<_> = (0..2)
-            .map(|_| {
-                Command::new(&exe)
-                    .args([
-                        "--exact",
-                        "ipam::tests::child_allocates",
-                        "--test-threads=1",
-                        "--quiet",
-                    ])
-                    .env(CHILD_ENV, dir.path())
-                    .spawn()
-                    .expect("spawn test binary")
-            })
-            .collect();
+        let children: Vec<_> = (0..2).map(|_| spawn_child(dir.path(), false)).collect();
         for mut child in children {
             assert!(
                 child.wait().expect("wait").success(),
@@ -919,6 +937,50 @@ mod tests {
             );
         }
         assert_unique(dir.path(), 200);
+    }
+
+    /// SIGKILL at arbitrary instants of allocate/release (a hook timeout does that): no torn
+    /// or unreachable lease is left, and gc clears the temp files.
+    #[test]
+    fn sigkill_at_any_instant_leaves_consistent_state() {
+        let dir = TestDir::new();
+        for round in 0..12u64 {
+            let mut child = spawn_child(dir.path(), true);
+            std::thread::sleep(std::time::Duration::from_millis(30 + round * 7 % 40));
+            child.kill().expect("kill");
+            child.wait().expect("reap");
+        }
+        let net = dir.path().join("networks/net");
+        let entries = leases(&LeaseFiles::new(dir.path()), None).expect("leases");
+        assert!(!entries.is_empty(), "the children got to allocate");
+        for entry in &entries {
+            let LeaseEntry::Lease(l) = entry else {
+                panic!("torn lease: {entry:?}");
+            };
+            let index = std::fs::read_to_string(net.join("containers").join(&l.container))
+                .expect("every lease has an index");
+            assert!(
+                index.contains(&format!("\"{}\"", l.address)),
+                "{index} lacks {}",
+                l.address
+            );
+        }
+        gc(&LeaseFiles::new(dir.path()), false).expect("gc");
+        for sub in ["", "leases", "containers"] {
+            for e in std::fs::read_dir(net.join(sub)).expect("read dir") {
+                let name = e.expect("entry").file_name();
+                assert!(
+                    !name.to_string_lossy().starts_with('.'),
+                    "{name:?} left after gc"
+                );
+            }
+        }
+        assert_eq!(
+            leases(&LeaseFiles::new(dir.path()), None)
+                .expect("leases")
+                .len(),
+            entries.len()
+        );
     }
 
     /// Counts the store calls an allocation makes, to check the cost does not grow with the
