@@ -14,34 +14,21 @@ fn host(tag: &str) -> Host {
     host
 }
 
-fn run(host: &Host, args: &[&str]) -> std::process::Output {
-    let mut cmd = host.ns.cmd(run_bin());
-    cmd.arg("--config-dir")
-        .arg(&host.config)
-        .arg("--state-dir")
-        .arg(&host.state)
-        .args(args);
-    cmd.output().expect("run ipvlan-run")
-}
-
 #[test]
 fn command_runs_on_the_network_and_its_exit_status_passes_through() {
     let host = host("status");
-    let out = run(
-        &host,
-        &[
-            "--parent",
-            "p0",
-            "--driver",
-            driver(),
-            "--subnet",
-            "10.78.0.0/24",
-            "--",
-            "sh",
-            "-c",
-            "ip -o addr; ip route; exit 7",
-        ],
-    );
+    let out = host.run(&[
+        "--parent",
+        "p0",
+        "--driver",
+        driver(),
+        "--subnet",
+        "10.78.0.0/24",
+        "--",
+        "sh",
+        "-c",
+        "ip -o addr; ip route; exit 7",
+    ]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(7), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("eth0    inet 10.78.0.2/24"), "{stdout}");
@@ -72,23 +59,20 @@ fn defined_network_static_address_and_name() {
         "--subnet",
         "fd00:78:1::/64",
     ]);
-    let out = run(
-        &host,
-        &[
-            "--network",
-            "n",
-            "--ip",
-            "10.78.1.9",
-            "--ip6",
-            "fd00:78:1::9",
-            "--name",
-            "job1",
-            "--",
-            "sh",
-            "-c",
-            "ip -o addr show dev eth0",
-        ],
-    );
+    let out = host.run(&[
+        "--network",
+        "n",
+        "--ip",
+        "10.78.1.9",
+        "--ip6",
+        "fd00:78:1::9",
+        "--name",
+        "job1",
+        "--",
+        "sh",
+        "-c",
+        "ip -o addr show dev eth0",
+    ]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
@@ -101,21 +85,18 @@ fn defined_network_static_address_and_name() {
 #[test]
 fn killed_command_still_tears_down() {
     let host = host("killed");
-    let out = run(
-        &host,
-        &[
-            "--parent",
-            "p0",
-            "--driver",
-            driver(),
-            "--subnet",
-            "10.78.2.0/24",
-            "--",
-            "sh",
-            "-c",
-            "kill -9 $$",
-        ],
-    );
+    let out = host.run(&[
+        "--parent",
+        "p0",
+        "--driver",
+        driver(),
+        "--subnet",
+        "10.78.2.0/24",
+        "--",
+        "sh",
+        "-c",
+        "kill -9 $$",
+    ]);
     assert_eq!(out.status.code(), Some(137), "{}", text(&out.stderr));
     assert_eq!(host.lease_count(), 0);
 }
@@ -123,25 +104,22 @@ fn killed_command_still_tears_down() {
 #[test]
 fn signals_are_forwarded_and_teardown_follows() {
     let host = host("signal");
-    let mut cmd = host.ns.cmd(run_bin());
-    cmd.arg("--config-dir")
-        .arg(&host.config)
-        .arg("--state-dir")
-        .arg(&host.state);
-    cmd.args([
-        "--parent",
-        "p0",
-        "--driver",
-        driver(),
-        "--subnet",
-        "10.78.3.0/24",
-        "--name",
-        "sig",
-        "--",
-        "sleep",
-        "60",
-    ]);
-    let mut child = cmd.spawn().unwrap();
+    let mut child = host
+        .run_cmd(&[
+            "--parent",
+            "p0",
+            "--driver",
+            driver(),
+            "--subnet",
+            "10.78.3.0/24",
+            "--name",
+            "sig",
+            "--",
+            "sleep",
+            "60",
+        ])
+        .spawn()
+        .unwrap();
     // Wait until the lease exists: setup is done and sleep is running.
     let mut tries = 0;
     while host.lease_count() == 0 {
@@ -207,7 +185,7 @@ fn bad_flags_fail_clearly() {
             "cannot run /nonexistent/cmd",
         ),
     ] {
-        let out = run(&host, &args);
+        let out = host.run(&args);
         assert!(!out.status.success(), "{args:?}");
         let err = text(&out.stderr);
         assert!(err.contains(want), "{args:?}: {err}");
@@ -224,7 +202,7 @@ fn main_command_on_a_kernel_without_ipvlan_says_so() {
         );
     }
     let host = host("nokernel");
-    let out = run(&host, &["--subnet", "192.168.77.0/24", "--", "ip", "addr"]);
+    let out = host.run(&["--subnet", "192.168.77.0/24", "--", "ip", "addr"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr).trim(),

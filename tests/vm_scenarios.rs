@@ -317,29 +317,20 @@ fn s7_dual_stack_and_ipv6_only_and_static_v6_reuse() {
     assert!(pings(&c, "2001:db8:abc9::3") && pings(&d, "2001:db8:abc9::2"));
 
     for i in 0..50 {
-        let out = host
-            .ns
-            .cmd(run_bin())
-            .arg("--config-dir")
-            .arg(&host.config)
-            .arg("--state-dir")
-            .arg(&host.state)
-            .args([
-                "--network",
-                "v6only",
-                "--ip6",
-                "2001:db8:abc9::77",
-                "--",
-                "ip",
-                "-6",
-                "-o",
-                "addr",
-                "show",
-                "dev",
-                "eth0",
-            ])
-            .output()
-            .unwrap();
+        let out = host.run(&[
+            "--network",
+            "v6only",
+            "--ip6",
+            "2001:db8:abc9::77",
+            "--",
+            "ip",
+            "-6",
+            "-o",
+            "addr",
+            "show",
+            "dev",
+            "eth0",
+        ]);
         assert!(out.status.success(), "run {i}: {}", text(&out.stderr));
         assert!(
             text(&out.stdout).contains("2001:db8:abc9::77/64"),
@@ -412,16 +403,7 @@ fn s9_host_cannot_reach_l2_slave_and_ipvlan_run_works() {
     );
 
     // The README's main command: an isolated network on a dummy parent, nothing left after.
-    let out = host
-        .ns
-        .cmd(run_bin())
-        .arg("--config-dir")
-        .arg(&host.config)
-        .arg("--state-dir")
-        .arg(&host.state)
-        .args(["--subnet", "192.168.77.0/24", "--", "ip", "-o", "addr"])
-        .output()
-        .unwrap();
+    let out = host.run(&["--subnet", "192.168.77.0/24", "--", "ip", "-o", "addr"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains("inet 192.168.77.2/24"),

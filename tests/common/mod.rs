@@ -157,6 +157,21 @@ impl Host {
         cmd
     }
 
+    /// `ipvlan-run ARGS` inside the host namespace, with this host's directories.
+    pub fn run_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = self.ns.cmd(run_bin());
+        cmd.arg("--config-dir")
+            .arg(&self.config)
+            .arg("--state-dir")
+            .arg(&self.state)
+            .args(args);
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_cmd(args).output().expect("run ipvlan-run")
+    }
+
     pub fn hook(&self, args: &[&str]) -> Output {
         self.hook_cmd(args).output().expect("run ipvlan-hook")
     }
