@@ -1,50 +1,75 @@
 //! Crash-safe file writes: a SIGKILL at any instant leaves either the old file or the new one,
-//! never a torn one.
+//! never a torn one. Writers create a temp file in the target's directory, fsync it, then
+//! `rename` it over the target (replace) or `link` it to the target (create only: EEXIST
+//! instead of a silent overwrite), and fsync the directory.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use fs_err::os::unix::fs::OpenOptionsExt;
-use std::io::Write;
-use std::path::Path;
 
 use crate::error::{Error, Result};
 
-/// Write `data` to `path` through a temp file in the same directory: fsync, then `rename`
-/// (replace) or `link` (create only: fails with EEXIST instead of overwriting), then fsync the
-/// directory so the new name survives a power cut.
-pub fn write_atomic(path: &Path, data: &[u8], replace: bool) -> Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| Error::msg(format!("{} has no directory", path.display())))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let result = (|| {
+/// Temp files start with this; readers skip them and `gc` removes leftovers of killed writers.
+pub const TEMP_PREFIX: &str = ".tmp-";
+
+/// Unique within the host at this instant: pid plus a per-process counter.
+pub fn unique_name() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{TEMP_PREFIX}{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Write `data` to a new temp file in `dir`, fsynced when it must survive a power cut.
+pub fn write_temp(dir: &Path, data: &[u8], durable: bool) -> Result<PathBuf> {
+    let path = dir.join(unique_name());
+    let written = (|| -> Result<()> {
         let mut f = fs_err::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o644)
-            .open(&tmp)?;
+            .open(&path)?;
         f.write_all(data)?;
-        f.sync_all()?;
-        if replace {
-            fs_err::rename(&tmp, path)?;
-        } else {
-            fs_err::hard_link(&tmp, path)?;
+        if durable {
+            f.sync_all()?;
         }
-        Ok::<_, Error>(())
+        Ok(())
     })();
-    // After a rename the temp name is already gone; after link or a failure it is ours.
-    let _ = std::fs::remove_file(&tmp);
-    result?;
+    match written {
+        Ok(()) => Ok(path),
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            Err(e)
+        }
+    }
+}
+
+/// Make a new, renamed or removed name in `dir` survive a power cut.
+pub fn sync_dir(dir: &Path) -> Result<()> {
     fs_err::File::open(dir)?.sync_all()?;
     Ok(())
 }
 
-/// Is this a leftover temp file of `write_atomic` (from a writer that was killed)?
-pub fn is_temp_name(name: &str) -> bool {
-    name.starts_with('.') && name.contains(".tmp.")
+/// Durably write `data` to `path`: replace it, or (`replace` false) create it only if absent.
+pub fn write_atomic(path: &Path, data: &[u8], replace: bool) -> Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| Error::msg(format!("{} has no directory", path.display())))?;
+    let tmp = write_temp(dir, data, true)?;
+    let placed = if replace {
+        fs_err::rename(&tmp, path)
+    } else {
+        fs_err::hard_link(&tmp, path)
+    };
+    // After a rename the temp name is already gone; after link or a failure it is ours.
+    let _ = std::fs::remove_file(&tmp);
+    placed?;
+    sync_dir(dir)
 }
 
 /// An exclusive `flock` on `path` (created if missing), held until the file is dropped.

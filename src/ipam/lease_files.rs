@@ -22,11 +22,10 @@
 //! leases are not secret.
 
 use std::collections::BTreeMap;
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use fs_err as fs;
 use fs_err::os::unix::fs::OpenOptionsExt;
@@ -36,8 +35,8 @@ use serde::{Deserialize, Serialize};
 use super::store::{LEASE_VERSION, Lease, LeaseEntry, LeaseStore, NetworkLeases, Slot, check_name};
 use crate::bail;
 use crate::error::{Context, Error, Result};
+use crate::fsutil::{TEMP_PREFIX, sync_dir, unique_name, write_temp};
 
-const TEMP_PREFIX: &str = ".tmp-";
 const INDEX_VERSION: u32 = 1;
 
 /// Leases as files under a state directory (see the module documentation for the layout).
@@ -534,47 +533,6 @@ fn exists(path: &Path) -> Result<bool> {
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
         Err(e) => Err(Error::from(e).context(format!("cannot stat {}", path.display()))),
     }
-}
-
-/// Unique within the host at this instant: pid plus a per-process counter.
-fn unique_name() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{TEMP_PREFIX}{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Write `data` to a new temp file in `dir`, fsynced when it is to become a lease or index.
-fn write_temp(dir: &Path, data: &[u8], durable: bool) -> Result<PathBuf> {
-    let path = dir.join(unique_name());
-    let written = (|| -> Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .open(&path)?;
-        f.write_all(data)?;
-        if durable {
-            f.sync_all()?;
-        }
-        Ok(())
-    })();
-    match written {
-        Ok(()) => Ok(path),
-        Err(e) => {
-            let _ = std::fs::remove_file(&path);
-            Err(e)
-        }
-    }
-}
-
-/// Make a new, renamed or removed name in `dir` survive a power cut.
-fn sync_dir(dir: &Path) -> Result<()> {
-    fs::File::open(dir)?.sync_all()?;
-    Ok(())
 }
 
 #[cfg(test)]

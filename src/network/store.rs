@@ -58,9 +58,6 @@ impl NetworkStore {
             else {
                 continue;
             };
-            if fsutil::is_temp_name(name) {
-                continue;
-            }
             let text = fs_err::read_to_string(&path)?;
             nets.push(parse(&path, &text, name)?);
         }
