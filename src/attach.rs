@@ -130,13 +130,12 @@ fn configure(
         .run(|| link_sysctls(ifname, has_v6))
         .with_context(|| format!("interface {ifname} in netns {ns_path}"))?;
     for l in leases {
-        ns.add_address(link.index, l.address, l.prefix_len)
-            .with_context(|| {
-                format!(
-                    "cannot add {}/{} to {ifname} in netns {ns_path}",
-                    l.address, l.prefix_len
-                )
-            })?;
+        add_address(&ns, link.index, l, &net.parent).with_context(|| {
+            format!(
+                "cannot add {}/{} to {ifname} in netns {ns_path}",
+                l.address, l.prefix_len
+            )
+        })?;
     }
     ns.set_up(link.index)
         .with_context(|| format!("cannot bring {ifname} up in netns {ns_path}"))?;
@@ -160,6 +159,29 @@ fn configure(
             })?;
     }
     Ok(())
+}
+
+/// Add a leased address. The kernel refuses an address another ipvlan slave of the same parent
+/// still holds (EADDRINUSE); right after a container stops, that is a netns the kernel is still
+/// tearing down in the background. The lease says the address is ours, so wait for it briefly
+/// instead of failing the way Docker's documented "address already in use" bug does.
+fn add_address(ns: &Rtnl, index: u32, lease: &Lease, parent: &str) -> Result<()> {
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
+    let start = std::time::Instant::now();
+    loop {
+        match ns.add_address(index, lease.address, lease.prefix_len) {
+            Err(e) if e.errno() == Some(libc::EADDRINUSE) && start.elapsed() < PATIENCE => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) if e.errno() == Some(libc::EADDRINUSE) => {
+                return Err(e.context(format!(
+                    "another link on parent {parent} still holds {} although its lease is ours: find it with 'ip -all netns exec ip -o addr' and remove it",
+                    lease.address
+                )));
+            }
+            r => return r,
+        }
+    }
 }
 
 /// Per-interface sysctls, written from inside the netns. Without an IPv6 subnet, IPv6 is off on

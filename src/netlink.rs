@@ -13,7 +13,8 @@ use rtnetlink::packet_route::link::{
 };
 use rtnetlink::packet_route::route::RouteScope;
 use rtnetlink::{
-    Handle, LinkDummy, LinkIpVlan, LinkMacVlan, LinkUnspec, LinkVlan, RouteMessageBuilder,
+    Handle, LinkDummy, LinkIpVlan, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVlan,
+    RouteMessageBuilder,
 };
 use tokio::runtime::Runtime;
 
@@ -142,23 +143,20 @@ impl Rtnl {
             .map_err(|e| kind_error(e, "dummy"))
     }
 
-    /// Ask the kernel for an ipvlan on `lo`: it refuses with EINVAL when the driver is there
-    /// and with EOPNOTSUPP when it is not, and creates nothing either way.
+    /// Ask the kernel for an ipvlan link without a lower device: it refuses with EINVAL when
+    /// the driver is there (before looking further, so nothing is logged) and with EOPNOTSUPP
+    /// when it is not. Nothing is created either way.
     pub fn ipvlan_supported(&self) -> Result<bool> {
-        let lo = self
-            .link("lo")?
-            .ok_or_else(|| Error::msg("no loopback link in this namespace"))?;
-        let msg = LinkIpVlan::new("ipvlan-probe", lo.index, IpVlanMode::L2).build();
+        let msg = LinkMessageBuilder::<LinkIpVlan>::new("ipvlan-probe")
+            .mode(IpVlanMode::L2)
+            .build();
         match self.rt.block_on(self.handle.link().add(msg).execute()) {
             Err(e) if errno_of(&e) == Some(libc::EOPNOTSUPP) => Ok(false),
-            Err(_) => Ok(true),
-            Ok(()) => {
-                // A kernel that accepted it after all: take it away again.
-                if let Some(l) = self.link("ipvlan-probe")? {
-                    self.del_link(l.index)?;
-                }
-                Ok(true)
-            }
+            Err(e) if errno_of(&e) == Some(libc::EINVAL) => Ok(true),
+            Err(e) => Err(nl_error(e).context("cannot probe the kernel for ipvlan support")),
+            Ok(()) => Err(Error::msg(
+                "the kernel created an ipvlan link without a parent: unexpected; delete link ipvlan-probe",
+            )),
         }
     }
 
@@ -267,10 +265,7 @@ fn slave_message(name: &str, parent: u32, spec: SlaveSpec, netns_fd: i32) -> Lin
     with_mtu(msg, spec.mtu).build()
 }
 
-fn with_mtu<T>(
-    b: rtnetlink::LinkMessageBuilder<T>,
-    mtu: Option<u32>,
-) -> rtnetlink::LinkMessageBuilder<T> {
+fn with_mtu<T>(b: LinkMessageBuilder<T>, mtu: Option<u32>) -> LinkMessageBuilder<T> {
     match mtu {
         Some(m) => b.mtu(m),
         None => b,

@@ -154,7 +154,9 @@ fn static_addresses_are_honoured_or_refused_with_the_holder() {
         "container a cannot ping b"
     );
 
-    // Released addresses can be taken again at once, IPv6 included (Docker's bug).
+    // Released addresses can be taken again at once, IPv6 included (Docker's bug), even while
+    // the kernel is still destroying the stopped container's namespace.
+    drop(a);
     assert_ok(&poststop(&host, "ca", &ann));
     let c = Ns::new();
     assert_ok(&create(&host, "cc", &c, &ann));
