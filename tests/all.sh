@@ -13,6 +13,12 @@ fi
 missing=()
 command -v ip >/dev/null || missing+=(iproute2)
 command -v ping >/dev/null || missing+=(iputils-ping)
+# tests/runtimes.rs: real engines, busybox-static for the containers, jq for hooks/add-to-bundle.sh
+command -v runc >/dev/null || missing+=(runc)
+command -v crun >/dev/null || missing+=(crun)
+command -v podman >/dev/null || missing+=(podman)
+command -v jq >/dev/null || missing+=(jq)
+dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
