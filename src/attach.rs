@@ -93,13 +93,7 @@ fn configure(
     let net = att.network;
     let ns_path = netns.path().display();
     let ns = rtnl.in_netns(netns)?;
-    // Set up again (an engine restarted, createRuntime ran twice): replace our old slave.
-    if let Some(old) = ns.link(att.ifname)?
-        && matches!(old.kind.as_deref(), Some("ipvlan" | "macvlan"))
-    {
-        ns.del_link(old.index)
-            .with_context(|| format!("cannot replace {} in netns {ns_path}", att.ifname))?;
-    }
+    check_existing(&ns, att, &ns_path.to_string())?;
     let tmp = temp_name();
     let spec = SlaveSpec {
         driver: net.driver,
@@ -118,7 +112,7 @@ fn configure(
         .ok_or_else(|| Error::msg(format!("new link {tmp} is missing from netns {ns_path}")))?;
     *created = Some(link.index);
     let ifname = att.ifname;
-    ns.rename(link.index, ifname).map_err(|e| {
+    ns.rename(link.index, ifname, att.container).map_err(|e| {
         if e.errno() == Some(libc::EEXIST) {
             Error::msg(format!("interface {ifname} already exists in netns {ns_path}: choose another name with ipvlan.ifname"))
         } else {
@@ -152,13 +146,48 @@ fn configure(
         } else {
             None
         };
-        ns.add_default_route(link.index, v6, gateway)
-            .with_context(|| {
-                let via = gateway.map_or_else(|| format!("dev {ifname}"), |g| format!("via {g}"));
-                format!("cannot add default route {via} in netns {ns_path}")
-            })?;
+        let via = gateway.map_or_else(|| format!("dev {ifname}"), |g| format!("via {g}"));
+        match ns.add_default_route(link.index, v6, gateway) {
+            // Another interface of a shared netns (a pod) routes already: keep its route
+            // rather than fail the container (moby#48576).
+            Err(e) if e.errno() == Some(libc::EEXIST) => crate::warn(&format!(
+                "container {}: netns {ns_path} already has a default route; not adding default {via}",
+                att.container
+            )),
+            r => r.with_context(|| format!("cannot add default route {via} in netns {ns_path}"))?,
+        }
     }
     Ok(())
+}
+
+/// A link already named `ifname` in the netns is replaced when it is this container's own (an
+/// engine restarted, createRuntime ran twice); anything else there is not ours to touch: in a
+/// shared netns (a pod) it may be another container's interface.
+fn check_existing(ns: &Rtnl, att: &Attachment, ns_path: &str) -> Result<()> {
+    let Some(old) = ns.link(att.ifname)? else {
+        return Ok(());
+    };
+    if is_ours(&old, att.container) {
+        return ns
+            .del_link(old.index)
+            .with_context(|| format!("cannot replace {} in netns {ns_path}", att.ifname));
+    }
+    let owner = match (&old.kind, &old.alias) {
+        (Some(k), Some(a)) if matches!(k.as_str(), "ipvlan" | "macvlan") => {
+            format!("it belongs to container {a}")
+        }
+        _ => "ipvlan-hook did not create it".to_string(),
+    };
+    crate::bail!(
+        "interface {} already exists in netns {ns_path} ({owner}): give this container another name with ipvlan.ifname",
+        att.ifname
+    )
+}
+
+/// Did the hook create `link` for `container`?
+fn is_ours(link: &crate::netlink::Link, container: &str) -> bool {
+    matches!(link.kind.as_deref(), Some("ipvlan" | "macvlan"))
+        && link.alias.as_deref() == Some(container)
 }
 
 /// Add a leased address. The kernel refuses an address another ipvlan slave of the same parent
@@ -227,7 +256,7 @@ pub fn teardown(
 ) -> Result<Vec<Lease>> {
     let mut errors = Vec::new();
     if let (Some(rtnl), Some(ns)) = (rtnl, netns)
-        && let Err(e) = delete_slave(rtnl, ifname, ns)
+        && let Err(e) = delete_slave(rtnl, container, ifname, ns)
     {
         errors.push(e);
     }
@@ -246,14 +275,13 @@ pub fn teardown(
     }
 }
 
-fn delete_slave(rtnl: &Rtnl, ifname: &str, netns: &Netns) -> Result<()> {
-    let ns_path = netns.path().display();
+fn delete_slave(rtnl: &Rtnl, container: &str, ifname: &str, netns: &Netns) -> Result<()> {
     let ns = rtnl.in_netns(netns)?;
     match ns.link(ifname)? {
-        // Only ever delete what the hook makes: never a link someone else put there.
-        Some(link) if matches!(link.kind.as_deref(), Some("ipvlan" | "macvlan")) => ns
+        // Never a link someone else put there, nor another container's in a shared netns.
+        Some(link) if is_ours(&link, container) => ns
             .del_link(link.index)
-            .with_context(|| format!("cannot delete {ifname} in netns {ns_path}")),
+            .with_context(|| format!("cannot delete {ifname} in netns {}", netns.path().display())),
         _ => Ok(()),
     }
 }

@@ -100,13 +100,19 @@ fn poststop(state: &State, ann: &Annotations, store: &LeaseFiles) -> Result<()> 
         Some(_) => Some(Rtnl::host()?),
         None => None,
     };
-    attach::teardown(
+    let released = attach::teardown(
         rtnl.as_ref(),
         store,
         &state.id,
         ann.ifname(),
         netns.as_ref(),
     )?;
+    for l in released {
+        crate::info(&format!(
+            "container {}: released {} on network {}",
+            state.id, l.address, l.network
+        ));
+    }
     Ok(())
 }
 

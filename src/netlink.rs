@@ -38,6 +38,8 @@ pub struct Link {
     /// Index of the lower device (`IFLA_LINK`), for VLANs and slaves.
     pub lower: Option<u32>,
     pub mtu: Option<u32>,
+    /// `IFLA_IFALIAS`: the hook tags its links with the container id they belong to.
+    pub alias: Option<String>,
     pub up: bool,
     pub loopback: bool,
     pub ipvlan_mode: Option<Mode>,
@@ -160,9 +162,11 @@ impl Rtnl {
         }
     }
 
-    pub fn rename(&self, index: u32, name: &str) -> Result<()> {
+    /// Give a link its final name and the alias that says whose it is, in one request.
+    pub fn rename(&self, index: u32, name: &str, alias: &str) -> Result<()> {
         let msg = LinkUnspec::new_with_index(index)
             .name(name.to_string())
+            .alias(alias)
             .build();
         self.rt
             .block_on(self.handle.link().set(msg).execute())
@@ -279,6 +283,7 @@ fn decode_link(m: &LinkMessage) -> Link {
         kind: None,
         lower: None,
         mtu: None,
+        alias: None,
         up: m.header.flags.contains(LinkFlags::Up),
         loopback: m.header.flags.contains(LinkFlags::Loopback),
         ipvlan_mode: None,
@@ -290,6 +295,7 @@ fn decode_link(m: &LinkMessage) -> Link {
         match attr {
             LinkAttribute::IfName(n) => link.name = n.clone(),
             LinkAttribute::Mtu(v) => link.mtu = Some(*v),
+            LinkAttribute::IfAlias(a) => link.alias = Some(a.clone()),
             LinkAttribute::Link(i) => link.lower = Some(*i),
             LinkAttribute::LinkInfo(infos) => decode_info(infos, &mut link),
             _ => {}

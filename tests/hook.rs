@@ -407,3 +407,51 @@ fn kernel_without_ipvlan_gets_the_clear_message() {
     );
     assert!(!host.config.join("networks/n.json").exists());
 }
+
+#[test]
+fn containers_sharing_a_netns_never_touch_each_others_links() {
+    let host = host_with_network("pod", &["--subnet", "10.77.13.0/24"]);
+    let pod = Ns::new(); // a pod's netns, joined by two containers
+    let bundle = host.dir().join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    let config = serde_json::json!({
+        "ociVersion": "1.0.2",
+        "linux": {"namespaces": [{"type": "network", "path": pod.netns_path()}]}
+    });
+    std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
+    let run = |stage: &str, id: &str, ann: &[(&str, &str)]| {
+        let pid = (stage == "createRuntime").then(|| pod.pid());
+        host.oci_hook(stage, &state_json(id, pid, &bundle, ann))
+    };
+    let a = [("ipvlan.network", "net")];
+    let b = [("ipvlan.network", "net"), ("ipvlan.ifname", "eth1")];
+    assert_ok(&run("createRuntime", "a", &a));
+
+    // B asking for A's interface name is refused, and A's link and lease stay.
+    let out = run("createRuntime", "b", &a);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("belongs to container a"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        pod.sh("ip -o -4 addr show dev eth0")
+            .contains("10.77.13.2/24")
+    );
+    assert_eq!(host.lease_count(), 1);
+
+    assert_ok(&run("createRuntime", "b", &b));
+    // Round robin: the refused attempt's address is not handed out again at once.
+    let eth1 = pod.sh("ip -o -4 addr show dev eth1");
+    assert!(eth1.contains("10.77.13.4/24"), "{eth1}");
+    // B's poststop (told eth0 by a stale annotation or not) removes only B's link.
+    assert_ok(&run("poststop", "b", &a));
+    assert_ok(&run("poststop", "b", &b));
+    let links = pod.sh("ip -o link");
+    assert!(links.contains("eth0") && !links.contains("eth1"), "{links}");
+    assert_eq!(host.lease_count(), 1);
+    assert_ok(&run("poststop", "a", &a));
+    assert!(!pod.sh("ip -o link").contains("eth0"));
+    assert_eq!(host.lease_count(), 0);
+}
