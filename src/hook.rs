@@ -54,7 +54,7 @@ fn create(state: &State, ann: &Annotations, dirs: &Dirs, store: &LeaseFiles) -> 
         Some(pid) => {
             Owner::of_pid(pid).with_context(|| format!("container {id}: its process is gone"))?
         }
-        None => Owner::default(),
+        None => Owner::this_boot(),
     };
     if precreated.is_some() {
         owner.netns = Some(path.clone());

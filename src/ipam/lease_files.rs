@@ -13,13 +13,19 @@
 //! STATE_DIR/trash/                        networks being removed (renamed here, then deleted)
 //! ```
 //!
-//! Writes go to a temp file `.tmp-PID-N` in the target's directory, which is fsynced and then
-//! `link()`ed to its name for a new lease (EEXIST instead of a silent overwrite) or `rename()`d
-//! over it for an update, and the directory is fsynced. The index is made durable before the
-//! lease file appears, and a lease file is deleted before its index entry: no lease is ever
-//! unreachable from its container's index. Readers ignore dot files; `gc` removes leftover
-//! temp files and rebuilds indexes from the lease files. Directories are 0755 and files 0644:
-//! leases are not secret.
+//! Writes go to a temp file `.tmp-PID-N` in the target's directory, which is then `link()`ed
+//! to its name for a new lease (EEXIST instead of a silent overwrite) or `rename()`d over it for
+//! an update. The index is written before the lease file appears, and a lease file is deleted
+//! before its index entry: no lease is ever unreachable from its container's index. Readers
+//! ignore dot files; `gc` removes leftover temp files and rebuilds indexes from the lease files.
+//! Directories are 0755 and files 0644: leases are not secret.
+//!
+//! Nothing is fsynced, on purpose. A killed process (SIGKILL, OOM, a runtime's hook timeout)
+//! cannot tear a file: link and rename are atomic in the page cache. Only a power cut or kernel
+//! crash can leave a file empty or stale, and it also kills every container: all leases from
+//! before a reboot are stale anyway (the owner's boot id says so), and `gc` removes lease files
+//! that cannot be read and date from before this boot. fsync would cost milliseconds on every
+//! container start to protect nothing that survives a reboot.
 
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
@@ -35,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use super::store::{LEASE_VERSION, Lease, LeaseEntry, LeaseStore, NetworkLeases, Slot, check_name};
 use crate::bail;
 use crate::error::{Context, Error, Result};
-use crate::fsutil::{TEMP_PREFIX, sync_dir, unique_name, write_temp};
+use crate::fsutil::{TEMP_PREFIX, unique_name, write_temp};
 
 const INDEX_VERSION: u32 = 1;
 
@@ -251,15 +257,14 @@ impl Locked {
         })
     }
 
-    /// Durably replace the index (or delete it when empty).
+    /// Replace the index (or delete it when empty).
     fn write_index(&self, container: &str, addrs: &[IpAddr]) -> Result<()> {
         let dir = self.containers_dir();
         let path = dir.join(container);
         if addrs.is_empty() {
             return match fs::remove_file(&path) {
-                Ok(()) => sync_dir(&dir),
-                Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(e.into()),
+                Err(e) if e.kind() != ErrorKind::NotFound => Err(e.into()),
+                _ => Ok(()),
             };
         }
         let mut addresses = addrs.to_vec();
@@ -269,12 +274,12 @@ impl Locked {
             version: INDEX_VERSION,
             addresses,
         })?;
-        let tmp = write_temp(&dir, &json, true)?;
+        let tmp = write_temp(&dir, &json, false)?;
         if let Err(e) = fs::rename(&tmp, &path) {
             let _ = std::fs::remove_file(&tmp);
             return Err(e.into());
         }
-        sync_dir(&dir)
+        Ok(())
     }
 
     fn index_without(&self, container: &str, addr: IpAddr) -> Result<()> {
@@ -287,21 +292,15 @@ impl Locked {
     fn link_lease(&self, lease: &Lease) -> Result<bool> {
         let dir = self.leases_dir();
         let path = self.lease_path(lease.address);
-        let tmp = write_temp(&dir, &to_json(lease)?, true)?;
+        let tmp = write_temp(&dir, &to_json(lease)?, false)?;
         let linked = fs::hard_link(&tmp, &path);
         // The temp name is ours either way; a leftover is harmless (gc removes it).
         let _ = std::fs::remove_file(&tmp);
         match linked {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(false),
-            Err(e) => return Err(e.into()),
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e.into()),
         }
-        if let Err(e) = sync_dir(&dir) {
-            // Not known to be durable: undo rather than report a lease that may vanish.
-            let _ = std::fs::remove_file(&path);
-            return Err(e);
-        }
-        Ok(true)
     }
 }
 
@@ -356,12 +355,12 @@ impl NetworkLeases for Locked {
             ),
         }
         let dir = self.leases_dir();
-        let tmp = write_temp(&dir, &to_json(lease)?, true)?;
+        let tmp = write_temp(&dir, &to_json(lease)?, false)?;
         if let Err(e) = fs::rename(&tmp, self.lease_path(lease.address)) {
             let _ = std::fs::remove_file(&tmp);
             return Err(e.into());
         }
-        sync_dir(&dir)
+        Ok(())
     }
 
     fn remove(&mut self, lease: &Lease) -> Result<()> {
@@ -372,7 +371,7 @@ impl NetworkLeases for Locked {
         {
             match fs::remove_file(self.lease_path(lease.address)) {
                 Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
-                _ => sync_dir(&self.leases_dir())?,
+                _ => {}
             }
         }
         // Entries without a lease file are debris of a killed create: drop them too, so the
@@ -437,7 +436,7 @@ impl NetworkLeases for Locked {
     }
 
     fn set_cursor(&mut self, pool: &IpNetwork, last: IpAddr) {
-        // Not fsynced and errors ignored: a lost or stale cursor only restarts round-robin.
+        // Errors ignored: a lost or stale cursor only restarts round-robin.
         if let Ok(tmp) = write_temp(&self.dir, last.to_string().as_bytes(), false)
             && std::fs::rename(&tmp, self.cursor_path(pool)).is_err()
         {
@@ -455,6 +454,24 @@ impl NetworkLeases for Locked {
                         Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
                         _ => {}
                     }
+                }
+            }
+        }
+        // Unreadable lease files from before this boot: torn by the power cut or crash that
+        // ended that boot, and their owners died with it.
+        let boot = super::owner::current_boot().map(|b| b.time);
+        for entry in self.list()? {
+            if let LeaseEntry::Corrupt { path, reason } = entry
+                && let Some(boot) = boot
+                && fs::metadata(&path)?.mtime() < boot as i64
+            {
+                crate::warn(&format!(
+                    "removing unreadable lease file {} from before this boot ({reason})",
+                    path.display()
+                ));
+                match fs::remove_file(&path) {
+                    Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
+                    _ => {}
                 }
             }
         }

@@ -179,25 +179,33 @@ fn take(
         }
         return Err(taken(req.network, addr, net.get(addr)?));
     }
-    let mut pools = req.pools.iter().filter(|p| p.family() == family).peekable();
-    if pools.peek().is_none() {
+    if !req.pools.iter().any(|p| p.family() == family) {
         bail!(
             "network {} has no {family} subnet to allocate an address from",
             req.network
         );
     }
-    for pool in pools {
-        for addr in allocator::candidates(pool, net.cursor(&pool.subnet)) {
-            // The cheap check first: with thousands of leases, most candidates are taken.
-            if !net.is_free(addr)? {
-                continue;
-            }
-            let new = lease(addr, pool.subnet.prefix());
-            if net.create(&new)? {
-                net.set_cursor(&pool.subnet, addr);
-                return Ok(new);
+    // A full network first collects the leases of containers that are gone (a crash, a
+    // reboot), so they can never starve it; only then does it give up.
+    let mut collected = false;
+    loop {
+        for pool in req.pools.iter().filter(|p| p.family() == family) {
+            for addr in allocator::candidates(pool, net.cursor(&pool.subnet)) {
+                // The cheap check first: with thousands of leases, most candidates are taken.
+                if !net.is_free(addr)? {
+                    continue;
+                }
+                let new = lease(addr, pool.subnet.prefix());
+                if net.create(&new)? {
+                    net.set_cursor(&pool.subnet, addr);
+                    return Ok(new);
+                }
             }
         }
+        if collected || collect_dead(net, false)?.is_empty() {
+            break;
+        }
+        collected = true;
     }
     bail!(
         "no free {family} address left on network {} (subnets {}): release leases ('ipvlan-hook gc') or add a subnet",
@@ -312,6 +320,15 @@ fn gc_network(
     if !dry_run {
         net.tidy()?;
     }
+    dead.extend(collect_dead(&mut *net, dry_run)?);
+    Ok(())
+}
+
+/// The leases of `net` whose owner is gone, released unless `dry_run`. Unreadable records are
+/// reported, never released: they keep their address reserved until an operator (or, for files
+/// from before this boot, `tidy`) removes them.
+fn collect_dead(net: &mut dyn NetworkLeases, dry_run: bool) -> Result<Vec<Lease>> {
+    let mut dead = Vec::new();
     for entry in net.list()? {
         match entry {
             LeaseEntry::Lease(lease) if !lease.owner.is_alive() => {
@@ -322,12 +339,12 @@ fn gc_network(
             }
             LeaseEntry::Lease(_) => {}
             LeaseEntry::Corrupt { path, reason } => crate::warn(&format!(
-                "unreadable lease file {} on network {network} ({reason}): gc leaves it alone because it keeps its address reserved; delete it by hand once no container uses that address",
+                "unreadable lease file {} ({reason}): it keeps its address reserved; delete it by hand once no container uses that address",
                 path.display()
             )),
         }
     }
-    Ok(())
+    Ok(dead)
 }
 
 /// Drop all lease state of `network` (`network rm --force`). Nothing there is success.
@@ -720,6 +737,12 @@ mod tests {
         // gc reports it but leaves it there.
         assert!(gc(&store, false).expect("gc").is_empty());
         assert!(bad.exists());
+        // Unless it dates from before this boot: then a power cut tore it, and its owner died.
+        let status = Command::new("touch").args(["-d", "@1"]).arg(&bad).status();
+        assert!(status.expect("touch").success());
+        assert!(gc(&store, false).expect("gc").is_empty());
+        assert!(!bad.exists(), "pre-boot unreadable lease must be removed");
+        assert_eq!(all_leases(&store), ["net c1 10.1.0.4".to_string()]);
     }
 
     #[test]
@@ -739,6 +762,31 @@ mod tests {
         assert!(tmp.exists(), "dry run changes nothing");
         gc(&store, false).expect("gc");
         assert!(!tmp.exists());
+    }
+
+    #[test]
+    fn a_full_network_collects_dead_owners_before_giving_up() {
+        let dir = TestDir::new();
+        let store = LeaseFiles::new(dir.path());
+        let pools = vec![pool("10.9.1.0/30", None, Some("10.9.1.1"))];
+        let mut child = Command::new("true").spawn().expect("spawn true");
+        let dead = Owner::of_pid(child.id()).expect("child's stat");
+        child.wait().expect("wait");
+        let crashed = Request {
+            owner: dead,
+            ..req("crashed", &pools)
+        };
+        assert_eq!(
+            addrs(&allocate(&store, &crashed).expect("only address")),
+            ["10.9.1.2"]
+        );
+        // The crashed container never released; the next one still gets the address.
+        assert_eq!(
+            addrs(&allocate(&store, &req("next", &pools)).expect("collected")),
+            ["10.9.1.2"]
+        );
+        // A live (or unknown) holder is never collected: the network is really full.
+        assert!(err(allocate(&store, &req("third", &pools))).contains("no free IPv4 address"));
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub struct Owner {
     /// Inode of that netns, so an unmounted path or a recreated namespace does not count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns_inode: Option<u64>,
+    /// /proc/sys/kernel/random/boot_id when the lease was taken: no container outlives a
+    /// reboot, and after one pids and start times repeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
 }
 
 impl Owner {
@@ -36,8 +40,16 @@ impl Owner {
         Ok(Owner {
             pid: Some(pid),
             pid_start: Some(start_time(pid)?),
-            ..Owner::default()
+            ..Owner::this_boot()
         })
+    }
+
+    /// No process yet, but this boot: what every owner starts from.
+    pub fn this_boot() -> Owner {
+        Owner {
+            boot_id: current_boot().map(|b| b.id.clone()),
+            ..Owner::default()
+        }
     }
 
     /// Could the owner still exist? True if the process with the same start time lives, or the
@@ -45,6 +57,11 @@ impl Owner {
     /// is never reclaimed). Anything unclear (permission denied, odd /proc) also counts as
     /// alive: reclaiming a live container's address is far worse than keeping a dead one's.
     pub fn is_alive(&self) -> bool {
+        if let (Some(then), Some(now)) = (&self.boot_id, current_boot())
+            && *then != now.id
+        {
+            return false;
+        }
         let mut evidence = false;
         if let Some(pid) = self.pid.filter(|p| *p != 0) {
             evidence = true;
@@ -66,6 +83,33 @@ impl Owner {
         }
         !evidence
     }
+}
+
+/// This boot of the machine.
+pub struct Boot {
+    pub id: String,
+    /// Seconds since the epoch at which it started (`btime` of /proc/stat).
+    pub time: u64,
+}
+
+/// None where /proc does not tell (then nothing is judged by boot).
+pub fn current_boot() -> Option<&'static Boot> {
+    static BOOT: std::sync::OnceLock<Option<Boot>> = std::sync::OnceLock::new();
+    BOOT.get_or_init(|| {
+        let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .ok()?
+            .trim()
+            .to_string();
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let time = stat
+            .lines()
+            .find_map(|l| l.strip_prefix("btime "))?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(Boot { id, time })
+    })
+    .as_ref()
 }
 
 /// Field 22 (starttime) of /proc/PID/stat. The command name (field 2) may contain spaces and
@@ -121,6 +165,17 @@ mod tests {
             ..me
         };
         assert!(!other.is_alive());
+    }
+
+    #[test]
+    fn owner_from_another_boot_is_dead_even_if_its_pid_lives() {
+        let me = Owner::of_pid(std::process::id()).expect("own stat");
+        assert!(me.boot_id.is_some());
+        let before_reboot = Owner {
+            boot_id: Some("00000000-0000-0000-0000-000000000000".into()),
+            ..me
+        };
+        assert!(!before_reboot.is_alive());
     }
 
     #[test]
