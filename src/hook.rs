@@ -120,7 +120,9 @@ fn poststop(state: &State, ann: &Annotations, store: &LeaseFiles) -> Result<()> 
 /// contradict; or, where the policy allows, an annotation-only network.
 fn resolve_network(ann: &Annotations, dirs: &Dirs) -> Result<Network> {
     let networks = NetworkStore::new(&dirs.config);
+    let policy = Policy::load(&dirs.config)?;
     if let Some(name) = &ann.network {
+        policy.check_network(name)?;
         let net = networks.load(name)?;
         check_agrees("ipvlan.parent", ann.parent.as_ref(), &net.parent, name)?;
         check_agrees("ipvlan.mode", ann.mode.as_ref(), &net.mode, name)?;
@@ -174,7 +176,7 @@ fn resolve_network(ann: &Annotations, dirs: &Dirs) -> Result<Network> {
         .iter()
         .map(|s| IpNetwork::new(s.network(), s.prefix()).expect("prefix already valid"))
         .collect();
-    Policy::load(&dirs.config)?.check_annotation_network(parent, &subnets)?;
+    policy.check_annotation_network(parent, &subnets)?;
     let spec = NetworkSpec {
         name: format!("adhoc-{parent}"),
         mode: ann.mode.unwrap_or_default(),

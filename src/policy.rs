@@ -22,6 +22,9 @@ pub struct Policy {
     /// If not empty, annotation-only addresses must lie in one of these.
     #[serde(default)]
     pub allowed_subnets: Vec<IpNetwork>,
+    /// If not empty, containers may only ask for these defined networks.
+    #[serde(default)]
+    pub allowed_networks: Vec<String>,
 }
 
 impl Policy {
@@ -46,6 +49,14 @@ impl Policy {
         }
     }
 
+    /// May a container ask for the defined network `name`?
+    pub fn check_network(&self, name: &str) -> Result<()> {
+        if !self.allowed_networks.is_empty() && !self.allowed_networks.iter().any(|n| n == name) {
+            bail!("network {name} is not in allowed_networks of the policy file");
+        }
+        Ok(())
+    }
+
     /// May a container's annotations alone attach it to `parent` with `subnets`?
     pub fn check_annotation_network(&self, parent: &str, subnets: &[IpNetwork]) -> Result<()> {
         if !self.allow_annotation_networks {
@@ -67,5 +78,63 @@ impl Policy {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(json: &str) -> Policy {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn secure_by_default() {
+        let p = Policy::default();
+        p.check_network("any").unwrap();
+        let e = p
+            .check_annotation_network("eth0", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("refused by policy"), "{e}");
+    }
+
+    #[test]
+    fn every_rule_names_itself_when_it_refuses() {
+        let p = policy(
+            r#"{"version":1,"allow_annotation_networks":true,"allowed_parents":["eth0"],
+                "allowed_subnets":["10.20.0.0/16"],"allowed_networks":["db"]}"#,
+        );
+        p.check_network("db").unwrap();
+        assert!(
+            p.check_network("web")
+                .unwrap_err()
+                .to_string()
+                .contains("allowed_networks")
+        );
+        let inside: IpNetwork = "10.20.3.0/24".parse().unwrap();
+        let outside: IpNetwork = "10.21.0.0/24".parse().unwrap();
+        let wider: IpNetwork = "10.0.0.0/8".parse().unwrap();
+        p.check_annotation_network("eth0", &[inside]).unwrap();
+        assert!(
+            p.check_annotation_network("eth1", &[inside])
+                .unwrap_err()
+                .to_string()
+                .contains("allowed_parents")
+        );
+        for s in [outside, wider] {
+            assert!(
+                p.check_annotation_network("eth0", &[s])
+                    .unwrap_err()
+                    .to_string()
+                    .contains("allowed_subnets")
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(serde_json::from_str::<Policy>(r#"{"version":1,"allow_all":true}"#).is_err());
     }
 }

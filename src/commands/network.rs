@@ -143,14 +143,15 @@ fn create(args: CreateArgs, networks: &NetworkStore) -> Result<()> {
         bail!("network {} already exists", net.name);
     }
     let rtnl = Rtnl::host()?;
+    parent::plan(&rtnl, &mut net)?;
+    for other in networks.list()? {
+        net.check_shares_parent_with(&other)?;
+    }
+    // Input errors first; then whether this kernel can do it at all.
     if net.driver == Driver::Ipvlan && !rtnl.ipvlan_supported()? {
         bail!(
             "kernel lacks ipvlan support (CONFIG_IPVLAN): load the ipvlan module (modprobe ipvlan)"
         );
-    }
-    parent::plan(&rtnl, &mut net)?;
-    for other in networks.list()? {
-        net.check_shares_parent_with(&other)?;
     }
     parent::ensure(&rtnl, &net)?;
     if let Err(e) = networks.create(&net) {

@@ -196,12 +196,8 @@ impl Host {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn hook");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(state.as_bytes())
-            .unwrap();
+        // The hook may stop reading early (oversized input): EPIPE here is its business.
+        let _ = child.stdin.take().unwrap().write_all(state.as_bytes());
         child.wait_with_output().unwrap()
     }
 

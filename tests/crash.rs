@@ -1,0 +1,248 @@
+//! SIGKILL at random instants: a runtime's hook timeout, the OOM killer, a node going down.
+//! Hundreds of kills during setup and teardown, then the invariants: every lease file parses, no
+//! address is leased or configured twice, and `gc` brings the state back to exactly the live
+//! containers.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A small deterministic generator; the seed is printed so a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+fn run_killed(host: &Host, stage: &str, state: &str, after: Duration) {
+    let mut child = host
+        .hook_cmd(&["hook", stage])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    let _ = child.stdin.take().unwrap().write_all(state.as_bytes());
+    std::thread::sleep(after);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn sigkill_at_random_instants_keeps_every_invariant() {
+    let rounds: u64 = if std::env::var_os("IPVLAN_HOOK_VM").is_some() {
+        40
+    } else {
+        300
+    };
+    let seed = std::env::var("IPVLAN_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("crash test seed {seed} (IPVLAN_CRASH_SEED={seed} replays it)");
+    let mut rng = Rng(seed);
+    let host = Host::new("crash");
+    host.ns
+        .sh("ip link add p0 type veth peer name p1 && ip link set p0 up && ip link set p1 up");
+    host.ok(&[
+        "network",
+        "create",
+        "net",
+        "--driver",
+        driver(),
+        "--parent",
+        "p0",
+        "--subnet",
+        "10.86.0.0/22",
+        "--subnet",
+        "fd00:86::/64",
+    ]);
+    // Calibrate: how long one full setup takes here, so kills land inside it.
+    let probe = Ns::new();
+    let t = Instant::now();
+    assert!(
+        host.oci_hook(
+            "createRuntime",
+            &state_json(
+                "probe",
+                Some(probe.pid()),
+                host.dir(),
+                &[("ipvlan.network", "net")]
+            )
+        )
+        .status
+        .success()
+    );
+    let span = (t.elapsed().as_micros() as u64).max(1000) * 3 / 2;
+
+    let mut containers: BTreeMap<String, Ns> = BTreeMap::new();
+    containers.insert("probe".into(), probe);
+    for i in 0..rounds {
+        let id = format!("k{i}");
+        let ns = Ns::new();
+        let state = state_json(
+            &id,
+            Some(ns.pid()),
+            host.dir(),
+            &[("ipvlan.network", "net")],
+        );
+        run_killed(
+            &host,
+            "createRuntime",
+            &state,
+            Duration::from_micros(rng.below(span)),
+        );
+        containers.insert(id.clone(), ns);
+        // Now and then a teardown, killed too, of a container that stopped.
+        if rng.below(3) == 0 {
+            let victim = containers
+                .keys()
+                .nth(rng.below(containers.len() as u64) as usize)
+                .unwrap()
+                .clone();
+            containers.remove(&victim);
+            let state = state_json(&victim, None, host.dir(), &[("ipvlan.network", "net")]);
+            run_killed(
+                &host,
+                "poststop",
+                &state,
+                Duration::from_micros(rng.below(span)),
+            );
+        }
+    }
+
+    // Every lease file parses.
+    let ls = host.hook(&["lease", "ls", "--format", "json"]);
+    assert!(
+        !text(&ls.stderr).contains("unreadable"),
+        "torn lease file: {}",
+        text(&ls.stderr)
+    );
+    // No address is configured in two containers, and every configured address is leased to
+    // the container that has it.
+    let leases: Vec<serde_json::Value> = serde_json::from_str(&text(&ls.stdout)).unwrap();
+    let leased: BTreeMap<String, String> = leases
+        .iter()
+        .map(|l| {
+            (
+                l["address"].as_str().unwrap().to_string(),
+                l["container"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(leased.len(), leases.len(), "an address is leased twice");
+    let mut seen = BTreeSet::new();
+    let mut configured = 0;
+    for (id, ns) in &containers {
+        if ns.try_sh("ip -o -4 addr show dev eth0 | grep -q inet") {
+            configured += 1;
+        }
+        for addr in ns
+            .sh("ip -o addr show scope global | awk '{print $4}' | cut -d/ -f1")
+            .lines()
+        {
+            assert!(
+                seen.insert(addr.to_string()),
+                "{addr} configured in two containers"
+            );
+            assert_eq!(
+                leased.get(addr),
+                Some(id),
+                "{addr} in {id} is not leased to it"
+            );
+        }
+    }
+    // The kills must really have landed inside setups, or this test proves nothing.
+    let leased_containers: BTreeSet<&String> = leased.values().collect();
+    eprintln!(
+        "{rounds} killed setups: {configured} of {} live containers fully configured, {} holding leases",
+        containers.len(),
+        leased_containers.len()
+    );
+    assert!(
+        configured < containers.len(),
+        "no kill landed inside a setup"
+    );
+    // gc: exactly the live containers keep leases.
+    host.ok(&["gc"]);
+    let after: Vec<serde_json::Value> =
+        serde_json::from_str(&host.ok(&["lease", "ls", "--format", "json"])).unwrap();
+    for l in &after {
+        let owner = l["container"].as_str().unwrap();
+        assert!(
+            containers.contains_key(owner),
+            "gc kept the lease of dead container {owner}"
+        );
+    }
+    drop(containers);
+    host.ok(&["gc"]);
+    assert_eq!(host.lease_count(), 0, "gc left leases of dead containers");
+}
+
+#[test]
+fn the_hook_leaves_no_process_holding_the_runtimes_pipes() {
+    let host = Host::new("pipes");
+    host.ns
+        .sh("ip link add p0 type veth peer name p1 && ip link set p0 up");
+    host.ok(&[
+        "network",
+        "create",
+        "net",
+        "--driver",
+        driver(),
+        "--parent",
+        "p0",
+        "--subnet",
+        "10.87.0.0/24",
+    ]);
+    let ctr = Ns::new();
+    for (stage, pid) in [("createRuntime", Some(ctr.pid())), ("poststop", None)] {
+        let mut child = host
+            .hook_cmd(&["hook", stage])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(state_json("c", pid, host.dir(), &[("ipvlan.network", "net")]).as_bytes())
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        assert!(child.wait().unwrap().success());
+        // Once the hook has exited, both pipes must be at EOF at once: a grandchild holding
+        // them would make runc and podman wait for it (runtimes.md, section 2.4).
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = out.read_to_end(&mut sink);
+            let _ = err.read_to_end(&mut sink);
+            let _ = tx.send(());
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_secs(5)).is_ok(),
+            "{stage}: pipes still held open after exit"
+        );
+    }
+}
