@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 use common::*;
 
 fn host(tag: &str, networks: &[(&str, &str)]) -> Arc<Host> {
-    let host = Host::new(tag);
-    host.ns
-        .sh("ip link add p0 type veth peer name p1 && ip link set p0 up && ip link set p1 up");
+    let host = Host::with_parent(tag);
     for (name, subnet) in networks {
         host.ok(&[
             "network",

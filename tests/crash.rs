@@ -58,22 +58,10 @@ fn sigkill_at_random_instants_keeps_every_invariant() {
         });
     eprintln!("crash test seed {seed} (IPVLAN_CRASH_SEED={seed} replays it)");
     let mut rng = Rng(seed);
-    let host = Host::new("crash");
-    host.ns
-        .sh("ip link add p0 type veth peer name p1 && ip link set p0 up && ip link set p1 up");
-    host.ok(&[
-        "network",
-        "create",
-        "net",
-        "--driver",
-        driver(),
-        "--parent",
-        "p0",
-        "--subnet",
-        "10.86.0.0/22",
-        "--subnet",
-        "fd00:86::/64",
-    ]);
+    let host = Host::with_network(
+        "crash",
+        &["--subnet", "10.86.0.0/22", "--subnet", "fd00:86::/64"],
+    );
     // Calibrate: how long one full setup takes here, so kills land inside it.
     let probe = Ns::new();
     let t = Instant::now();
@@ -198,20 +186,7 @@ fn sigkill_at_random_instants_keeps_every_invariant() {
 
 #[test]
 fn the_hook_leaves_no_process_holding_the_runtimes_pipes() {
-    let host = Host::new("pipes");
-    host.ns
-        .sh("ip link add p0 type veth peer name p1 && ip link set p0 up");
-    host.ok(&[
-        "network",
-        "create",
-        "net",
-        "--driver",
-        driver(),
-        "--parent",
-        "p0",
-        "--subnet",
-        "10.87.0.0/24",
-    ]);
+    let host = Host::with_network("pipes", &["--subnet", "10.87.0.0/24"]);
     let ctr = Ns::new();
     for (stage, pid) in [("createRuntime", Some(ctr.pid())), ("poststop", None)] {
         let mut child = host

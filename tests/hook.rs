@@ -6,25 +6,6 @@ mod common;
 
 use common::*;
 
-/// A host with parent `p0` (one end of a veth pair) and network `net` on it.
-fn host_with_network(tag: &str, extra: &[&str]) -> Host {
-    let host = Host::new(tag);
-    host.ns
-        .sh("ip link add p0 type veth peer name p1 && ip link set p0 up && ip link set p1 up");
-    let mut args = vec![
-        "network",
-        "create",
-        "net",
-        "--driver",
-        driver(),
-        "--parent",
-        "p0",
-    ];
-    args.extend_from_slice(extra);
-    host.ok(&args);
-    host
-}
-
 fn create(host: &Host, id: &str, ctr: &Ns, ann: &[(&str, &str)]) -> std::process::Output {
     host.oci_hook(
         "createRuntime",
@@ -42,7 +23,7 @@ fn assert_ok(out: &std::process::Output) {
 
 #[test]
 fn create_runtime_configures_the_container_and_poststop_releases() {
-    let host = host_with_network("basic", &["--subnet", "10.77.0.0/24"]);
+    let host = Host::with_network("basic", &["--subnet", "10.77.0.0/24"]);
     let ctr = Ns::new();
     let ann = [("ipvlan.network", "net")];
     assert_ok(&create(&host, "c1", &ctr, &ann));
@@ -75,7 +56,7 @@ fn create_runtime_configures_the_container_and_poststop_releases() {
 
 #[test]
 fn crun_style_poststop_with_pid_zero_and_container_gone() {
-    let host = host_with_network("crun", &["--subnet", "10.77.1.0/24"]);
+    let host = Host::with_network("crun", &["--subnet", "10.77.1.0/24"]);
     let ann = [("ipvlan.network", "net")];
     {
         let ctr = Ns::new();
@@ -88,7 +69,7 @@ fn crun_style_poststop_with_pid_zero_and_container_gone() {
 
 #[test]
 fn dual_stack_addresses_are_usable_at_once() {
-    let host = host_with_network(
+    let host = Host::with_network(
         "dual",
         &["--subnet", "10.77.2.0/24", "--subnet", "fd00:77:2::/64"],
     );
@@ -111,7 +92,7 @@ fn dual_stack_addresses_are_usable_at_once() {
 
 #[test]
 fn static_addresses_are_honoured_or_refused_with_the_holder() {
-    let host = host_with_network(
+    let host = Host::with_network(
         "static",
         &["--subnet", "10.77.3.0/24", "--subnet", "fd00:77:3::/64"],
     );
@@ -168,7 +149,7 @@ fn static_addresses_are_honoured_or_refused_with_the_holder() {
 
 #[test]
 fn setting_up_the_same_container_again_is_idempotent() {
-    let host = host_with_network("idem", &["--subnet", "10.77.4.0/24"]);
+    let host = Host::with_network("idem", &["--subnet", "10.77.4.0/24"]);
     let ctr = Ns::new();
     let ann = [("ipvlan.network", "net")];
     assert_ok(&create(&host, "c4", &ctr, &ann));
@@ -184,7 +165,7 @@ fn setting_up_the_same_container_again_is_idempotent() {
 
 #[test]
 fn failure_after_the_lease_rolls_everything_back() {
-    let host = host_with_network("rollback", &["--subnet", "10.77.5.0/24"]);
+    let host = Host::with_network("rollback", &["--subnet", "10.77.5.0/24"]);
     let ctr = Ns::new();
     // eth0 is already taken in the container by a link that is not ours: renaming must fail.
     ctr.sh("ip link add eth0 type veth peer name other");
@@ -224,7 +205,7 @@ fn containers_without_ipvlan_annotations_are_left_alone() {
 
 #[test]
 fn precreated_netns_loses_its_link_at_poststop() {
-    let host = host_with_network("prens", &["--subnet", "10.77.6.0/24"]);
+    let host = Host::with_network("prens", &["--subnet", "10.77.6.0/24"]);
     let netns = Ns::new(); // outlives the "container", like /run/netns/X
     let bundle = host.dir().join("bundle");
     std::fs::create_dir_all(&bundle).unwrap();
@@ -255,7 +236,7 @@ fn precreated_netns_loses_its_link_at_poststop() {
 
 #[test]
 fn gc_releases_leases_of_containers_that_are_gone() {
-    let host = host_with_network("gc", &["--subnet", "10.77.7.0/24"]);
+    let host = Host::with_network("gc", &["--subnet", "10.77.7.0/24"]);
     let live = Ns::new();
     let ann = [("ipvlan.network", "net")];
     assert_ok(&create(&host, "live", &live, &ann));
@@ -279,7 +260,7 @@ fn gc_releases_leases_of_containers_that_are_gone() {
 
 #[test]
 fn bad_annotations_fail_clearly_and_leave_nothing() {
-    let host = host_with_network("badann", &["--subnet", "10.77.8.0/24"]);
+    let host = Host::with_network("badann", &["--subnet", "10.77.8.0/24"]);
     let ctr = Ns::new();
     for (ann, want) in [
         (
@@ -343,9 +324,7 @@ fn bad_annotations_fail_clearly_and_leave_nothing() {
 
 #[test]
 fn annotation_only_network_when_the_policy_allows_it() {
-    let host = Host::new("adhoc");
-    host.ns
-        .sh("ip link add p0 type veth peer name p1 && ip link set p0 up && ip link set p1 up");
+    let host = Host::with_parent("adhoc");
     std::fs::create_dir_all(&host.config).unwrap();
     std::fs::write(
         host.config.join("policy.json"),
@@ -410,7 +389,7 @@ fn kernel_without_ipvlan_gets_the_clear_message() {
 
 #[test]
 fn containers_sharing_a_netns_never_touch_each_others_links() {
-    let host = host_with_network("pod", &["--subnet", "10.77.13.0/24"]);
+    let host = Host::with_network("pod", &["--subnet", "10.77.13.0/24"]);
     let pod = Ns::new(); // a pod's netns, joined by two containers
     let bundle = host.dir().join("bundle");
     std::fs::create_dir_all(&bundle).unwrap();

@@ -11,23 +11,7 @@ const NET4: &str = "10.80.0.0/24";
 const NET6: &str = "fd00:80::/64";
 
 fn host() -> Host {
-    let host = Host::new("hostile");
-    host.ns
-        .sh("ip link add p0 type veth peer name p1 && ip link set p0 up && ip link set p1 up");
-    host.ok(&[
-        "network",
-        "create",
-        "net",
-        "--driver",
-        driver(),
-        "--parent",
-        "p0",
-        "--subnet",
-        NET4,
-        "--subnet",
-        NET6,
-    ]);
-    host
+    Host::with_network("hostile", &["--subnet", NET4, "--subnet", NET6])
 }
 
 /// One failed invocation: non-zero, one line naming the problem, nothing left behind.

@@ -7,16 +7,9 @@ use std::time::Duration;
 
 use common::*;
 
-fn host(tag: &str) -> Host {
-    let host = Host::new(tag);
-    host.ns
-        .sh("ip link add p0 type veth peer name p1 && ip link set p0 up && ip link set p1 up");
-    host
-}
-
 #[test]
 fn command_runs_on_the_network_and_its_exit_status_passes_through() {
-    let host = host("status");
+    let host = Host::with_parent("status");
     let out = host.run(&[
         "--parent",
         "p0",
@@ -45,7 +38,7 @@ fn command_runs_on_the_network_and_its_exit_status_passes_through() {
 
 #[test]
 fn defined_network_static_address_and_name() {
-    let host = host("defined");
+    let host = Host::with_parent("defined");
     host.ok(&[
         "network",
         "create",
@@ -84,7 +77,7 @@ fn defined_network_static_address_and_name() {
 
 #[test]
 fn killed_command_still_tears_down() {
-    let host = host("killed");
+    let host = Host::with_parent("killed");
     let out = host.run(&[
         "--parent",
         "p0",
@@ -103,7 +96,7 @@ fn killed_command_still_tears_down() {
 
 #[test]
 fn signals_are_forwarded_and_teardown_follows() {
-    let host = host("signal");
+    let host = Host::with_parent("signal");
     let mut child = host
         .run_cmd(&[
             "--parent",
@@ -136,7 +129,7 @@ fn signals_are_forwarded_and_teardown_follows() {
 
 #[test]
 fn bad_flags_fail_clearly() {
-    let host = host("bad");
+    let host = Host::with_parent("bad");
     for (args, want) in [
         (vec!["--", "true"], "give --network NAME, or --subnet CIDR"),
         (
@@ -201,7 +194,7 @@ fn main_command_on_a_kernel_without_ipvlan_says_so() {
             "this kernel has ipvlan (the VM suite runs the command for real)",
         );
     }
-    let host = host("nokernel");
+    let host = Host::with_parent("nokernel");
     let out = host.run(&["--subnet", "192.168.77.0/24", "--", "ip", "addr"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(

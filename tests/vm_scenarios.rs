@@ -8,9 +8,7 @@ use common::*;
 
 /// A host with veth `p0`/`p1` (p0 is the base of VLAN parents) and the given networks.
 fn host(tag: &str, networks: &[&[&str]]) -> Host {
-    let host = Host::new(tag);
-    host.ns
-        .sh("ip link add p0 type veth peer name p1 && ip link set p0 up && ip link set p1 up");
+    let host = Host::with_parent(tag);
     for args in networks {
         let mut full = vec!["network", "create"];
         full.extend_from_slice(args);

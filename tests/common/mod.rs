@@ -146,6 +146,31 @@ impl Host {
         }
     }
 
+    /// A host whose parent link is `p0`, one end of a veth pair (`p1`), both up.
+    pub fn with_parent(tag: &str) -> Host {
+        let host = Host::new(tag);
+        host.ns
+            .sh("ip link add p0 type veth peer name p1 && ip link set p0 up && ip link set p1 up");
+        host
+    }
+
+    /// `with_parent`, plus network `net` on p0 with the test driver and `args` (subnets…).
+    pub fn with_network(tag: &str, args: &[&str]) -> Host {
+        let host = Host::with_parent(tag);
+        let mut full = vec![
+            "network",
+            "create",
+            "net",
+            "--driver",
+            driver(),
+            "--parent",
+            "p0",
+        ];
+        full.extend_from_slice(args);
+        host.ok(&full);
+        host
+    }
+
     /// `ipvlan-hook ARGS` inside the host namespace, with this host's directories.
     pub fn hook_cmd(&self, args: &[&str]) -> Command {
         let mut cmd = self.ns.cmd(hook_bin());
