@@ -284,6 +284,19 @@ pub fn require_ipvlan(test: &str) -> bool {
     false
 }
 
+/// Tests of the tool's own logic under load (concurrency, kill timing) gain nothing from the
+/// VM's kernel and take minutes under its emulated CPU: they run on the host only.
+pub fn host_only(test: &str) -> bool {
+    if std::env::var_os("IPVLAN_HOOK_VM").is_none() {
+        return true;
+    }
+    skipped(
+        test,
+        "load and timing test: runs on the host (tests/all.sh), too slow under the VM's emulation",
+    );
+    false
+}
+
 /// Say loudly that a test did not run. Written to stderr directly: the test harness captures
 /// `eprintln!` of passing tests, and a skip must never pass silently.
 pub fn skipped(test: &str, why: &str) {
