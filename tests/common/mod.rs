@@ -261,8 +261,13 @@ pub fn state_json(
     s.to_string()
 }
 
-/// Does this kernel have ipvlan, 802.1q and dummy links? Probed in a scratch namespace.
+/// Does this kernel have ipvlan, 802.1q and dummy links? Probed once, in a scratch namespace.
 pub fn kernel_has_ipvlan() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(probe_ipvlan)
+}
+
+fn probe_ipvlan() -> bool {
     let ns = Ns::new();
     ns.try_sh("ip link add d0 type dummy && ip link add link d0 name d0.5 type vlan id 5 && ip link add link d0 name iv0 type ipvlan mode l2")
 }
@@ -284,15 +289,15 @@ pub fn require_ipvlan(test: &str) -> bool {
     false
 }
 
-/// Tests of the tool's own logic under load (concurrency, kill timing) gain nothing from the
-/// VM's kernel and take minutes under its emulated CPU: they run on the host only.
+/// Tests of the tool's own logic (input handling, concurrency, kill timing) gain nothing from
+/// the VM's kernel and take minutes under its emulated CPU: they run on the host only.
 pub fn host_only(test: &str) -> bool {
     if std::env::var_os("IPVLAN_HOOK_VM").is_none() {
         return true;
     }
     skipped(
         test,
-        "load and timing test: runs on the host (tests/all.sh), too slow under the VM's emulation",
+        "kernel-independent logic, run by the host suite (tests/all.sh); minutes under the VM's emulated CPU",
     );
     false
 }
