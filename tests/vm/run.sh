@@ -132,8 +132,8 @@ prepare_kernel() {
 # ran on the host, where they are many times faster than under emulation.
 build_crate() {
 	local build_json test_json executables
-	# Release binaries: the tests run them hundreds of times on an emulated CPU.
-	build_json=$(cd "$crate_dir" && cargo build --release --bins --message-format=json-render-diagnostics) ||
+	# Optimised binaries (profile vm): the tests run them hundreds of times on an emulated CPU.
+	build_json=$(cd "$crate_dir" && cargo build --profile vm --bins --message-format=json-render-diagnostics) ||
 		die "cargo build failed"
 	test_json=$(cd "$crate_dir" && cargo test --no-run --message-format=json-render-diagnostics) ||
 		die "cargo test --no-run failed"
