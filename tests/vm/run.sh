@@ -26,6 +26,8 @@ declare -A module_params=([dummy]=numdummies=0)
 
 die() { echo "vm: error: $*" >&2; exit 1; }
 log() { echo "vm: $*" >&2; }
+# Any other failing command still ends the run with a message saying where.
+trap 'die "command failed (line $LINENO): $BASH_COMMAND"' ERR
 
 test_args=()
 case ${1-} in
@@ -137,28 +139,30 @@ build_crate() {
 		die "cargo build failed"
 	test_json=$(cd "$crate_dir" && cargo test --no-run --message-format=json-render-diagnostics) ||
 		die "cargo test --no-run failed"
-	# One "bin<TAB>NAME<TAB>PATH" or "test<TAB>KIND/NAME<TAB>PATH" line each.
+	# One "bin<TAB>NAME<TAB>PATH" or "test<TAB>KIND/NAME<TAB>PATH" line each: binaries
+	# from the vm-profile build only (cargo test builds debug ones too), tests from cargo test.
 	executables=$(python3 -c '
 import json, sys
 found = set()
 for line in filter(str.strip, sys.stdin):
-    msg = json.loads(line)
+    source, _, text = line.partition("\t")
+    msg = json.loads(text)
     exe = msg.get("executable")
     if msg.get("reason") != "compiler-artifact" or not exe:
         continue
     target = msg["target"]
-    if msg["profile"]["test"]:
-        if target["kind"][0] == "test":
-            found.add(("test", target["kind"][0] + "/" + target["name"], exe))
-    elif "bin" in target["kind"]:
+    if source == "test" and msg["profile"]["test"] and target["kind"][0] == "test":
+        found.add(("test", "test/" + target["name"], exe))
+    elif source == "build" and "bin" in target["kind"]:
         found.add(("bin", target["name"], exe))
 for row in sorted(found):
     print("\t".join(row))
-' <<<"$build_json"$'\n'"$test_json")
+' < <(sed 's/^/build\t/' <<<"$build_json"; sed 's/^/test\t/' <<<"$test_json"))
 	hook_bin=$(awk -F '\t' '$1 == "bin" && $2 == "ipvlan-hook" { print $3 }' <<<"$executables")
 	run_bin=$(awk -F '\t' '$1 == "bin" && $2 == "ipvlan-run" { print $3 }' <<<"$executables")
 	test_exes=$(awk -F '\t' '$1 == "test" { print $2 "\t" $3 }' <<<"$executables")
 	[[ -n $hook_bin && -n $run_bin ]] || die "cargo built no ipvlan-hook or ipvlan-run binary"
+	[[ $hook_bin$run_bin != *$'\n'* ]] || die "cargo reported several ipvlan-hook or ipvlan-run binaries"
 	[[ -n $test_exes ]] || die "cargo built no test executable"
 }
 
