@@ -12,7 +12,7 @@
 #   IPVLAN_VM_TIMEOUT    seconds before the VM is killed (default: 600)
 #   IPVLAN_VM_MEM        VM memory in MiB (default: 1024)
 # Exits 0 only when the VM reports that every test executable passed.
-set -euo pipefail
+set -Eeuo pipefail  # -E: the ERR trap below also fires inside functions
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 crate_dir=$(cd "${IPVLAN_VM_CARGO_DIR:-$here/../..}" && pwd)
