@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{lease, network};
+use crate::commands::{doctor, examples, lease, network};
 use crate::error::Result;
 use crate::hook::{self, Stage};
 use crate::launcher::{self, RunArgs};
@@ -13,7 +13,8 @@ use crate::launcher::{self, RunArgs};
 #[command(
     name = "ipvlan-hook",
     version,
-    about = "Attach containers to ipvlan networks, Docker-style: an OCI runtime hook and a launcher"
+    about = "Attach containers to ipvlan networks, Docker-style: an OCI runtime hook and a launcher",
+    after_help = examples::ROOT
 )]
 pub struct Cli {
     /// Where network definitions and the policy live.
@@ -39,24 +40,38 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// OCI hook: reads the container state on stdin.
+    #[command(after_help = examples::HOOK)]
     Hook {
         #[arg(value_enum)]
         stage: Stage,
     },
     /// Define, remove and list networks.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = examples::NETWORK,
+        mut_subcommands = examples::network
+    )]
     Network(network::NetworkCmd),
     /// Show leases.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = examples::LEASE,
+        mut_subcommands = examples::lease
+    )]
     Lease(lease::LeaseCmd),
     /// Release the leases of containers that no longer exist.
+    #[command(after_help = examples::GC)]
     Gc {
         /// Only list what would be released.
         #[arg(long)]
         dry_run: bool,
     },
     /// Run a command in a new network namespace attached to a network.
+    #[command(after_help = examples::RUN)]
     Run(RunArgs),
+    /// Check that this host is ready: kernel support, networks, directories, hooks.d files.
+    #[command(after_help = examples::DOCTOR)]
+    Doctor(doctor::DoctorArgs),
 }
 
 /// The two directories every command works in.
@@ -78,6 +93,7 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
         Command::Lease(cmd) => lease::run(cmd, &dirs).map(|()| 0),
         Command::Gc { dry_run } => lease::gc(dry_run, &dirs).map(|()| 0),
         Command::Run(args) => launcher::run(args, &dirs),
+        Command::Doctor(args) => doctor::run(args, &dirs),
     };
     result.unwrap_or_else(|e| {
         eprintln!("ipvlan-hook: {e}");

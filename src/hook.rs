@@ -10,7 +10,7 @@ use crate::attach::{self, Attachment};
 use crate::bail;
 use crate::cli::Dirs;
 use crate::error::{Context, Result};
-use crate::ipam::{LeaseFiles, Owner};
+use crate::ipam::Owner;
 use crate::netlink::Rtnl;
 use crate::netns::Netns;
 use crate::network::store::NetworkStore;
@@ -37,14 +37,13 @@ pub fn run(stage: Stage, dirs: &Dirs, stdin: impl Read) -> Result<()> {
         return Ok(());
     };
     crate::netns::check_privileges("the ipvlan hook")?;
-    let store = LeaseFiles::new(&dirs.state);
     match stage {
-        Stage::CreateRuntime | Stage::Prestart => create(&state, &ann, dirs, &store),
-        Stage::Poststop => poststop(&state, &ann, &store),
+        Stage::CreateRuntime | Stage::Prestart => create(&state, &ann, dirs),
+        Stage::Poststop => poststop(&state, &ann, dirs),
     }
 }
 
-fn create(state: &State, ann: &Annotations, dirs: &Dirs, store: &LeaseFiles) -> Result<()> {
+fn create(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
     let id = &state.id;
     let network = resolve_network(ann, dirs).with_context(|| format!("container {id}"))?;
     let precreated = state.precreated_netns()?;
@@ -70,7 +69,8 @@ fn create(state: &State, ann: &Annotations, dirs: &Dirs, store: &LeaseFiles) -> 
         mtu: ann.mtu,
         owner,
     };
-    let leases = attach::setup(&rtnl, store, &att, &netns)?;
+    let store = crate::stores::for_network(&network, dirs)?;
+    let leases = attach::setup(&rtnl, &*store, &att, &netns)?;
     let addrs: Vec<String> = leases
         .iter()
         .map(|l| format!("{}/{}", l.address, l.prefix_len))
@@ -85,7 +85,9 @@ fn create(state: &State, ann: &Annotations, dirs: &Dirs, store: &LeaseFiles) -> 
     Ok(())
 }
 
-fn poststop(state: &State, ann: &Annotations, store: &LeaseFiles) -> Result<()> {
+fn poststop(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
+    // The store of the network the container was set up on (lease files or etcd).
+    let store = crate::stores::for_network_name(ann.network.as_deref(), dirs)?;
     // The link only needs deleting where the netns outlives the container; a runtime-made
     // netns took the link with it.
     let precreated = state.precreated_netns().unwrap_or_else(|e| {
@@ -102,7 +104,7 @@ fn poststop(state: &State, ann: &Annotations, store: &LeaseFiles) -> Result<()> 
     };
     let released = attach::teardown(
         rtnl.as_ref(),
-        store,
+        &*store,
         &state.id,
         ann.ifname(),
         netns.as_ref(),

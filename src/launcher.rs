@@ -116,7 +116,7 @@ fn attach_and_run(
         ns.set_up(lo.index)
             .context("cannot bring lo up in the new netns")?;
     }
-    let store = LeaseFiles::new(&dirs.state);
+    let store = crate::stores::for_network(network, dirs)?;
     let att = Attachment {
         network,
         container: id,
@@ -126,10 +126,10 @@ fn attach_and_run(
         mtu: args.mtu,
         owner: Owner::of_pid(std::process::id())?,
     };
-    attach::setup(rtnl, &store, &att, &netns)?;
+    attach::setup(rtnl, &*store, &att, &netns)?;
     let status = spawn_and_wait(&args.command, &netns, signals);
     // A command may leave processes holding the netns: take the link out explicitly.
-    let torn = attach::teardown(Some(rtnl), &store, id, &args.ifname, Some(&netns));
+    let torn = attach::teardown(Some(rtnl), &*store, id, &args.ifname, Some(&netns));
     let status = status?;
     torn?;
     Ok(status)

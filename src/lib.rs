@@ -10,8 +10,12 @@ pub mod attach;
 pub mod cli;
 pub mod commands;
 pub mod error;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 pub mod fsutil;
 pub mod hook;
+#[cfg(feature = "etcd")]
+pub mod hostconfig;
 pub mod ipam;
 pub mod launcher;
 pub mod netlink;
@@ -19,6 +23,7 @@ pub mod netns;
 pub mod network;
 pub mod oci;
 pub mod policy;
+pub mod stores;
 
 /// Progress for operators, on stderr: runtimes may discard a hook's stdout.
 pub fn info(msg: &str) {

@@ -226,6 +226,49 @@ impl Rtnl {
     }
 }
 
+/// Kernel feature probes for `doctor`, like `ipvlan_supported`: each sends a link request the
+/// driver refuses for its content (nothing is created, nothing is logged); a kernel without
+/// the driver refuses it as an unknown device type (EOPNOTSUPP).
+impl Rtnl {
+    /// An 802.1q VLAN without a lower device: EINVAL ("link not specified") from the 8021q
+    /// driver.
+    pub fn vlan_supported(&self) -> Result<bool> {
+        let msg = LinkMessageBuilder::<LinkVlan>::new(PROBE_LINK)
+            .id(1)
+            .build();
+        self.probe("802.1q VLAN", msg, libc::EINVAL)
+    }
+
+    /// A dummy link with a multicast MAC address: EADDRNOTAVAIL from the dummy driver.
+    pub fn dummy_supported(&self) -> Result<bool> {
+        let msg = LinkMessageBuilder::<LinkDummy>::new(PROBE_LINK)
+            .address(vec![0x01, 0x00, 0x5e, 0x00, 0x00, 0x01])
+            .build();
+        self.probe("dummy", msg, libc::EADDRNOTAVAIL)
+    }
+
+    fn probe(&self, what: &str, msg: LinkMessage, refused: i32) -> Result<bool> {
+        match self.rt.block_on(self.handle.link().add(msg).execute()) {
+            Err(e) if errno_of(&e) == Some(libc::EOPNOTSUPP) => Ok(false),
+            Err(e) if errno_of(&e) == Some(refused) => Ok(true),
+            Err(e) => {
+                Err(nl_error(e).context(format!("cannot probe the kernel for {what} support")))
+            }
+            Ok(()) => {
+                // A kernel that accepted the request after all: the driver is there; take the
+                // link away again.
+                if let Some(link) = self.link(PROBE_LINK)? {
+                    self.del_link(link.index)?;
+                }
+                Ok(true)
+            }
+        }
+    }
+}
+
+/// Name of the links the probes ask for (and the kernel refuses).
+const PROBE_LINK: &str = "ipvh-probe";
+
 fn connect(rt: &Runtime) -> Result<Handle> {
     let _guard = rt.enter();
     let (conn, handle, _) = rtnetlink::new_connection()

@@ -19,6 +19,13 @@ command -v crun >/dev/null || missing+=(crun)
 command -v podman >/dev/null || missing+=(podman)
 command -v jq >/dev/null || missing+=(jq)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+# tests/docs.rs renders the man pages; tests/package.sh builds the RPM too
+command -v groff >/dev/null || missing+=(groff-base)
+command -v man >/dev/null || missing+=(man-db)
+command -v rpmbuild >/dev/null || missing+=(rpm)
+# tests/etcd.rs: a real etcd, and openssl for its throwaway CA and certificates
+command -v etcd >/dev/null || missing+=(etcd-server)
+command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
@@ -26,6 +33,19 @@ fi
 
 echo "== host kernel: unit and integration tests (ipvlan-only tests skip here, loudly)"
 cargo test --all-targets 2>&1
+
+echo "== packages: build the .deb and the RPM, install the .deb, a podman container through it, purge"
+tests/package.sh
+
+echo "== etcd lease store (feature etcd): a real etcd on loopback, simulated hosts sharing a network"
+cargo test --features etcd --test etcd 2>&1
+
+echo "== benchmark (not pass/fail): container setup latency, etcd store against lease files"
+# The release binary tests/package.sh built (cargo deb builds with the etcd feature).
+bench_bin=target/release/ipvlan-hook
+[ -x "$bench_bin" ] || bench_bin=
+env ${bench_bin:+IPVLAN_HOOK_BIN=$PWD/$bench_bin} cargo test --features etcd --test etcd -- \
+    --ignored --nocapture bench 2>&1 | grep -E '^bench:|panicked' || echo "bench: did not run"
 
 echo "== VM kernel: integration tests with ipvlan, 802.1q and dummy"
 tests/vm/run.sh

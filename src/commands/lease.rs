@@ -1,67 +1,158 @@
-//! `lease ls` and `gc`.
+//! `lease ls`, `lease drain` and `gc`.
+
+use serde::Serialize;
 
 use super::{Format, print_json, print_table};
 use crate::cli::Dirs;
-use crate::error::Result;
-use crate::ipam::{self, LeaseEntry, LeaseFiles};
+use crate::error::{Error, Result};
+use crate::ipam::{self, Lease, LeaseEntry, LeaseFiles};
+use crate::stores;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum LeaseCmd {
-    /// List leases, of one network or all.
+    /// List leases, of one network or all (etcd networks: of every host).
     Ls {
         network: Option<String>,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Release every lease a host holds in etcd: for a host that is gone for good.
+    Drain {
+        /// The host's id (etcd.json's "host"; the HOST column of 'lease ls').
+        #[arg(long)]
+        host: String,
+        /// Only list what would be released.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// One lease as `lease ls --format json` prints it: etcd leases also name their host.
+#[derive(Serialize)]
+struct Row<'a> {
+    #[serde(flatten)]
+    lease: &'a Lease,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<&'a str>,
 }
 
 pub fn run(cmd: LeaseCmd, dirs: &Dirs) -> Result<()> {
-    let LeaseCmd::Ls { network, format } = cmd;
-    let store = LeaseFiles::new(&dirs.state);
-    let entries = ipam::leases(&store, network.as_deref())?;
-    let mut leases = Vec::new();
-    for entry in entries {
-        match entry {
-            LeaseEntry::Lease(l) => leases.push(l),
-            LeaseEntry::Corrupt { path, reason } => crate::warn(&format!(
-                "unreadable lease file {} ({reason}): its address stays reserved; inspect and remove it by hand",
-                path.display()
-            )),
-        }
-    }
-    match format {
-        Format::Json => print_json(&leases),
-        Format::Table => {
-            let rows: Vec<Vec<String>> = leases
-                .iter()
-                .map(|l| {
-                    let state = if l.owner.is_alive() { "live" } else { "stale" };
-                    vec![
-                        l.network.clone(),
-                        l.container.clone(),
-                        l.ifname.clone(),
-                        format!("{}/{}", l.address, l.prefix_len),
-                        state.into(),
-                    ]
-                })
-                .collect();
-            print_table(
-                &["NETWORK", "CONTAINER", "IFNAME", "ADDRESS", "STATE"],
-                &rows,
-            );
+    match cmd {
+        LeaseCmd::Ls { network, format } => ls(network.as_deref(), format, dirs),
+        LeaseCmd::Drain { host, dry_run } => {
+            let verb = if dry_run { "would release" } else { "released" };
+            for l in stores::drain(dirs, &host, dry_run)? {
+                println!(
+                    "{verb} {} on network {} (container {}, {}, host {host})",
+                    l.address, l.network, l.container, l.ifname
+                );
+            }
             Ok(())
         }
     }
 }
 
-pub fn gc(dry_run: bool, dirs: &Dirs) -> Result<()> {
+fn ls(network: Option<&str>, format: Format, dirs: &Dirs) -> Result<()> {
     let store = LeaseFiles::new(&dirs.state);
-    let verb = if dry_run { "would release" } else { "released" };
-    for l in ipam::gc(&store, dry_run)? {
-        println!(
-            "{verb} {} on network {} (container {}, {})",
-            l.address, l.network, l.container, l.ifname
-        );
+    let unreadable = |path: &std::path::Path, reason: &str| {
+        crate::warn(&format!(
+            "unreadable lease file {} ({reason}): its address stays reserved; inspect and remove it by hand",
+            path.display()
+        ))
+    };
+    // (lease, host for etcd leases, judged here: files or this host's etcd leases)
+    let mut leases: Vec<(Lease, Option<String>, bool)> = Vec::new();
+    for entry in ipam::leases(&store, network)? {
+        match entry {
+            LeaseEntry::Lease(l) => leases.push((l, None, true)),
+            LeaseEntry::Corrupt { path, reason } => unreadable(&path, &reason),
+        }
     }
-    Ok(())
+    // etcd trouble does not hide the lease files; it is reported after them.
+    let etcd_error = match stores::etcd_leases(dirs, network) {
+        Ok(Some((me, entries))) => {
+            for (host, entry) in entries {
+                match entry {
+                    LeaseEntry::Lease(l) => {
+                        let mine = host.as_deref() == Some(me.as_str());
+                        leases.push((l, host, mine));
+                    }
+                    LeaseEntry::Corrupt { path, reason } => unreadable(&path, &reason),
+                }
+            }
+            None
+        }
+        Ok(None) => None,
+        Err(e) => Some(e.context("etcd leases")),
+    };
+    let with_hosts = leases.iter().any(|(_, h, _)| h.is_some());
+    match format {
+        Format::Json => {
+            let rows: Vec<Row> = leases
+                .iter()
+                .map(|(lease, host, _)| Row {
+                    lease,
+                    host: host.as_deref(),
+                })
+                .collect();
+            print_json(&rows)?;
+        }
+        Format::Table => {
+            let rows: Vec<Vec<String>> = leases
+                .iter()
+                .map(|(l, host, judged)| {
+                    // Another host's pids mean nothing here.
+                    let state = match (judged, l.owner.is_alive()) {
+                        (false, _) => "remote",
+                        (true, true) => "live",
+                        (true, false) => "stale",
+                    };
+                    let mut row = vec![
+                        l.network.clone(),
+                        l.container.clone(),
+                        l.ifname.clone(),
+                        format!("{}/{}", l.address, l.prefix_len),
+                        state.into(),
+                    ];
+                    if with_hosts {
+                        row.push(host.clone().unwrap_or_else(|| "-".into()));
+                    }
+                    row
+                })
+                .collect();
+            let mut header = vec!["NETWORK", "CONTAINER", "IFNAME", "ADDRESS", "STATE"];
+            if with_hosts {
+                header.push("HOST");
+            }
+            print_table(&header, &rows);
+        }
+    }
+    etcd_error.map_or(Ok(()), Err)
+}
+
+/// Lease files, then (with etcd.json) this host's leases in etcd: each store is collected even
+/// when the other fails.
+pub fn gc(dry_run: bool, dirs: &Dirs) -> Result<()> {
+    let verb = if dry_run { "would release" } else { "released" };
+    let print = |leases: Vec<Lease>| {
+        for l in leases {
+            println!(
+                "{verb} {} on network {} (container {}, {})",
+                l.address, l.network, l.container, l.ifname
+            );
+        }
+    };
+    let mut errors = Vec::new();
+    match ipam::gc(&LeaseFiles::new(&dirs.state), dry_run) {
+        Ok(leases) => print(leases),
+        Err(e) => errors.push(e),
+    }
+    match stores::etcd_host_view(dirs).and_then(|store| match store {
+        Some(store) => ipam::gc(&*store, dry_run),
+        None => Ok(Vec::new()),
+    }) {
+        Ok(leases) => print(leases),
+        Err(e) => errors.push(e.context("gc of etcd leases")),
+    }
+    Error::join(errors).map_or(Ok(()), Err)
 }

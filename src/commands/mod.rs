@@ -1,5 +1,7 @@
 //! The administrative commands: `network …`, `lease ls`, `gc`.
 
+pub mod doctor;
+pub mod examples;
 pub mod lease;
 pub mod network;
 

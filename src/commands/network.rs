@@ -8,10 +8,10 @@ use super::{Format, print_json, print_table};
 use crate::bail;
 use crate::cli::Dirs;
 use crate::error::{Context, Result};
-use crate::ipam::{self, LeaseEntry, LeaseFiles};
+use crate::ipam::{self, LeaseEntry, LeaseStore};
 use crate::netlink::Rtnl;
 use crate::network::store::NetworkStore;
-use crate::network::{Driver, Flag, Mode, NetworkSpec, parent};
+use crate::network::{Driver, Flag, Ipam, Mode, NetworkSpec, parent};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum NetworkCmd {
@@ -69,17 +69,20 @@ pub struct CreateArgs {
     pub internal: bool,
     #[arg(long)]
     pub mtu: Option<u32>,
+    /// Where leases live: this host's lease files, or etcd, shared by the hosts of a layer 2
+    /// segment (needs CONFIG_DIR/etcd.json; define the network identically on every host).
+    #[arg(long, value_enum, default_value = "files")]
+    pub ipam: Ipam,
 }
 
 pub fn run(cmd: NetworkCmd, dirs: &Dirs) -> Result<()> {
     let networks = NetworkStore::new(&dirs.config);
     match cmd {
-        NetworkCmd::Create(args) => create(args, &networks),
+        NetworkCmd::Create(args) => create(args, &networks, dirs),
         NetworkCmd::Rm { names, force } => {
-            let store = LeaseFiles::new(&dirs.state);
             let mut errors = Vec::new();
             for name in names {
-                match remove(&name, force, &networks, &store) {
+                match remove(&name, force, &networks, dirs) {
                     Ok(()) => println!("{name}"),
                     Err(e) => errors.push(e),
                 }
@@ -124,7 +127,7 @@ pub fn run(cmd: NetworkCmd, dirs: &Dirs) -> Result<()> {
     }
 }
 
-fn create(args: CreateArgs, networks: &NetworkStore) -> Result<()> {
+fn create(args: CreateArgs, networks: &NetworkStore, dirs: &Dirs) -> Result<()> {
     let spec = NetworkSpec {
         name: args.name,
         driver: args.driver,
@@ -138,6 +141,7 @@ fn create(args: CreateArgs, networks: &NetworkStore) -> Result<()> {
         ip_ranges: args.ip_range,
     };
     let (mut net, warnings) = spec.build(crate::random_id())?;
+    net.ipam = args.ipam;
     let _lock = networks.lock()?;
     if networks.exists(&net.name) {
         bail!("network {} already exists", net.name);
@@ -153,6 +157,8 @@ fn create(args: CreateArgs, networks: &NetworkStore) -> Result<()> {
             "kernel lacks ipvlan support (CONFIG_IPVLAN): load the ipvlan module (modprobe ipvlan)"
         );
     }
+    // An etcd network's address plan must agree with the other hosts' (fails closed).
+    crate::stores::register(&net, dirs)?;
     parent::ensure(&rtnl, &net)?;
     if let Err(e) = networks.create(&net) {
         // Leave nothing behind: the parent we just made goes again.
@@ -166,10 +172,30 @@ fn create(args: CreateArgs, networks: &NetworkStore) -> Result<()> {
     Ok(())
 }
 
-fn remove(name: &str, force: bool, networks: &NetworkStore, store: &LeaseFiles) -> Result<()> {
+fn remove(name: &str, force: bool, networks: &NetworkStore, dirs: &Dirs) -> Result<()> {
     let _lock = networks.lock()?;
     let mut net = networks.load(name)?;
-    let holders: Vec<String> = ipam::leases(store, Some(name))?
+    // With --force, an etcd network goes even while etcd cannot be reached: its leases here
+    // stay in etcd, and gc releases them once their containers are gone and etcd is back.
+    let etcd = net.ipam == Ipam::Etcd;
+    let tolerate = |e: crate::error::Error| -> Result<()> {
+        if !(force && etcd) {
+            return Err(e);
+        }
+        crate::warn(&format!(
+            "network {name}: {e}; removed anyway (--force): 'ipvlan-hook gc' releases this host's leases once etcd is back"
+        ));
+        Ok(())
+    };
+    let store: Option<Box<dyn LeaseStore>> = match crate::stores::for_network(&net, dirs) {
+        Ok(store) => Some(store),
+        Err(e) => tolerate(e).map(|()| None)?,
+    };
+    let leases = match store.as_deref().map(|s| ipam::leases(s, Some(name))) {
+        Some(Err(e)) => tolerate(e).map(|()| Vec::new())?,
+        found => found.and_then(Result::ok).unwrap_or_default(),
+    };
+    let holders: Vec<String> = leases
         .into_iter()
         .filter_map(|e| match e {
             LeaseEntry::Lease(l) if l.owner.is_alive() => {
@@ -199,6 +225,8 @@ fn remove(name: &str, force: bool, networks: &NetworkStore, store: &LeaseFiles) 
             parent::remove_owned(&rtnl, &net).with_context(|| format!("network {name}"))?;
         }
     }
-    ipam::remove_network(store, name)?;
+    if let Some(Err(e)) = store.as_deref().map(|s| ipam::remove_network(s, name)) {
+        tolerate(e)?;
+    }
     networks.remove(name)
 }

@@ -17,6 +17,8 @@
 //! - a failed allocation leaves nothing half-allocated behind.
 
 mod allocator;
+#[cfg(feature = "etcd")]
+mod etcd;
 mod lease_files;
 mod owner;
 mod store;
@@ -25,6 +27,8 @@ use std::net::IpAddr;
 
 pub use allocator::Pool;
 use allocator::{Family, subnets_text};
+#[cfg(feature = "etcd")]
+pub use etcd::EtcdStore;
 pub use lease_files::LeaseFiles;
 pub use owner::Owner;
 pub use store::{LEASE_VERSION, Lease, LeaseEntry, LeaseStore, NetworkLeases, Slot, check_name};

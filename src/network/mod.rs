@@ -44,6 +44,22 @@ pub enum Flag {
     Vepa,
 }
 
+/// Where a network's leases live: this host's lease files, or etcd, shared by every host on
+/// the network's layer 2 segment (feature "etcd"; see `stores`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Ipam {
+    #[default]
+    Files,
+    Etcd,
+}
+
+impl Ipam {
+    pub fn is_files(&self) -> bool {
+        *self == Ipam::Files
+    }
+}
+
 /// A parent link the network created itself, and so deletes on `network rm` and re-creates
 /// when it has gone missing (after a reboot).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +101,9 @@ pub struct Network {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
     pub subnets: Vec<Subnet>,
+    /// Left out of the file for lease files, so such files stay as they were.
+    #[serde(default, skip_serializing_if = "Ipam::is_files")]
+    pub ipam: Ipam,
 }
 
 /// What a user asked for (`network create` flags, `run` flags or annotations), before
@@ -307,6 +326,7 @@ impl NetworkSpec {
             internal,
             mtu: self.mtu,
             subnets,
+            ipam: Ipam::Files,
         };
         Ok((net, warnings))
     }

@@ -1,0 +1,517 @@
+//! A small, synchronous etcd v3 client: the four KV calls the lease store needs (range, put,
+//! delete, txn) over etcd's JSON gateway (`POST /v3/kv/...`, keys and values in base64), with
+//! TLS and client certificates. The only module that imports ureq and rustls.
+//!
+//! Why not gRPC (etcd-client/tonic): it needs an async runtime and protoc at build time and
+//! would multiply the hook's size; the gateway ships with every etcd 3.4+ and needs neither.
+//!
+//! Time is bounded: one request tries the endpoints in turn within `timeout` (etcd.json's
+//! `timeout_ms`) all together, and once a request has failed on every endpoint the client
+//! refuses every later one at once with the same message, so a hook run facing a dead cluster
+//! spends at most one timeout before it fails closed.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::bail;
+use crate::error::{Error, Result};
+use crate::hostconfig::EtcdConfig;
+
+/// Keys per page when listing a prefix.
+const PAGE: u64 = 500;
+/// Operations per transaction (etcd's default --max-txn-ops is 128).
+pub const MAX_TXN_OPS: usize = 100;
+/// Largest response read (a page of leases is far smaller).
+const MAX_BODY: u64 = 64 << 20;
+
+/// One stored key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Kv {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub create_revision: i64,
+    pub mod_revision: i64,
+}
+
+/// A condition of a transaction.
+pub enum Compare<'a> {
+    /// The key does not exist (its create_revision is 0).
+    Absent(&'a [u8]),
+    /// The key was last changed at this revision (0: it does not exist).
+    ModRevision(&'a [u8], i64),
+    /// The key holds exactly this value (false when it does not exist).
+    Value(&'a [u8], &'a [u8]),
+}
+
+/// An operation of a transaction.
+pub enum Op<'a> {
+    Put(&'a [u8], &'a [u8]),
+    Delete(&'a [u8]),
+    Get(&'a [u8]),
+}
+
+/// What a transaction did: which branch ran, and for each operation of that branch the keys a
+/// `Get` found (empty for the others).
+#[derive(Debug)]
+pub struct TxnResult {
+    pub succeeded: bool,
+    pub gets: Vec<Vec<Kv>>,
+}
+
+pub struct Client {
+    agent: ureq::Agent,
+    endpoints: Vec<String>,
+    timeout: Duration,
+    config_path: String,
+    /// The endpoint that answered last: tried first.
+    preferred: AtomicUsize,
+    /// Set once a request failed on every endpoint.
+    down: Mutex<Option<String>>,
+}
+
+/// Why one attempt on one endpoint failed.
+enum Failure {
+    /// Try the next endpoint (transport error, etcd unavailable or overloaded).
+    Retry(String),
+    /// etcd answered and refused: the same request fails everywhere.
+    Fatal(String),
+}
+
+impl Client {
+    pub fn new(cfg: &EtcdConfig) -> Result<Client> {
+        let config_path = cfg.path.display().to_string();
+        let mut tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()));
+        if let Some(ca) = &cfg.ca {
+            let certs = read_certs(ca)?;
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+        }
+        if let Some((cert, key)) = &cfg.client {
+            let chain = read_certs(cert)?;
+            let pem = fs_err::read(key)?;
+            let key = ureq::tls::PrivateKey::from_pem(&pem).map_err(|e| {
+                Error::msg(format!(
+                    "no usable private key in {} ({e}): give a PEM key (PKCS#8, PKCS#1 or SEC1)",
+                    key.display()
+                ))
+            })?;
+            tls = tls.client_cert(Some(ureq::tls::ClientCert::new_with_certs(&chain, key)));
+        }
+        let agent = ureq::Agent::config_builder()
+            .tls_config(tls.build())
+            .http_status_as_error(false)
+            .max_redirects(0)
+            // Straight to etcd: an HTTPS_PROXY meant for the internet must not see leases.
+            .proxy(None)
+            .user_agent("ipvlan-hook")
+            // etcd may have closed an idle connection (a restart): do not keep them long.
+            .max_idle_age(Duration::from_secs(5))
+            .build()
+            .new_agent();
+        Ok(Client {
+            agent,
+            endpoints: cfg.endpoints.clone(),
+            timeout: cfg.timeout,
+            config_path,
+            preferred: AtomicUsize::new(0),
+            down: Mutex::new(None),
+        })
+    }
+
+    /// `endpoint1, endpoint2`, for messages.
+    pub fn endpoints(&self) -> String {
+        self.endpoints.join(", ")
+    }
+
+    /// The value of `key`, if it exists.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Kv>> {
+        let resp: RangeResponse = self.call("range", &json!({"key": b64(key)}))?;
+        Ok(resp
+            .kvs
+            .into_iter()
+            .next()
+            .map(Kv::from)
+            .filter(|kv| kv.key == key))
+    }
+
+    /// Does `key` exist? (No value transferred.)
+    pub fn exists(&self, key: &[u8]) -> Result<bool> {
+        let resp: RangeResponse =
+            self.call("range", &json!({"key": b64(key), "count_only": true}))?;
+        Ok(resp.count > 0)
+    }
+
+    /// How many keys start with `prefix`.
+    pub fn count_prefix(&self, prefix: &[u8]) -> Result<i64> {
+        let resp: RangeResponse = self.call(
+            "range",
+            &json!({"key": b64(prefix), "range_end": b64(&prefix_end(prefix)), "count_only": true}),
+        )?;
+        Ok(resp.count)
+    }
+
+    /// Every key starting with `prefix`, in key order, read page by page from one revision.
+    pub fn list_prefix(&self, prefix: &[u8], keys_only: bool) -> Result<Vec<Kv>> {
+        let end = prefix_end(prefix);
+        let mut start = prefix.to_vec();
+        let mut revision = 0;
+        let mut out = Vec::new();
+        loop {
+            let mut req = json!({
+                "key": b64(&start), "range_end": b64(&end), "limit": PAGE.to_string(),
+                "keys_only": keys_only,
+            });
+            if revision > 0 {
+                req["revision"] = revision.to_string().into();
+            }
+            let resp: RangeResponse = self.call("range", &req)?;
+            if revision == 0 {
+                revision = resp.header.revision;
+            }
+            let n = resp.kvs.len();
+            out.extend(resp.kvs.into_iter().map(Kv::from));
+            match out.last() {
+                Some(last) if resp.more && n > 0 => {
+                    start = last.key.clone();
+                    start.push(0);
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    pub fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        let _: Value = self.call("put", &json!({"key": b64(key), "value": b64(value)}))?;
+        Ok(())
+    }
+
+    /// If every comparison holds, run `success`, else `failure`, as one atomic step.
+    pub fn txn(&self, compare: &[Compare], success: &[Op], failure: &[Op]) -> Result<TxnResult> {
+        if success.len().max(failure.len()) > MAX_TXN_OPS {
+            bail!("internal error: etcd transaction with more than {MAX_TXN_OPS} operations");
+        }
+        let compare: Vec<Value> = compare
+            .iter()
+            .map(|c| match c {
+                Compare::Absent(k) => json!({"target": "CREATE", "result": "EQUAL", "key": b64(k), "create_revision": "0"}),
+                Compare::ModRevision(k, r) => json!({"target": "MOD", "result": "EQUAL", "key": b64(k), "mod_revision": r.to_string()}),
+                Compare::Value(k, v) => json!({"target": "VALUE", "result": "EQUAL", "key": b64(k), "value": b64(v)}),
+            })
+            .collect();
+        let ops = |ops: &[Op]| -> Vec<Value> {
+            ops.iter()
+                .map(|op| match op {
+                    Op::Put(k, v) => json!({"request_put": {"key": b64(k), "value": b64(v)}}),
+                    Op::Delete(k) => json!({"request_delete_range": {"key": b64(k)}}),
+                    Op::Get(k) => json!({"request_range": {"key": b64(k)}}),
+                })
+                .collect()
+        };
+        let req = json!({"compare": compare, "success": ops(success), "failure": ops(failure)});
+        let resp: TxnResponse = self.call("txn", &req)?;
+        let gets = resp
+            .responses
+            .into_iter()
+            .map(|r| {
+                r.response_range
+                    .map(|rr| rr.kvs.into_iter().map(Kv::from).collect())
+                    .unwrap_or_default()
+            })
+            .collect();
+        Ok(TxnResult {
+            succeeded: resp.succeeded,
+            gets,
+        })
+    }
+
+    /// POST `/v3/kv/{method}` to the endpoints in turn until one answers, within the timeout.
+    fn call<T: for<'de> Deserialize<'de>>(&self, method: &str, body: &Value) -> Result<T> {
+        if let Some(msg) = self.down.lock().map(|d| d.clone()).unwrap_or_default() {
+            return Err(Error::msg(msg));
+        }
+        let body = body.to_string();
+        let start = Instant::now();
+        let n = self.endpoints.len();
+        let first = self.preferred.load(Ordering::Relaxed) % n;
+        // The last reason each endpoint failed for.
+        let mut reasons: Vec<Option<String>> = vec![None; n];
+        // Two rounds: a pooled connection the server closed, or an election right after a
+        // restart, fails once and then works; a dead endpoint refuses twice in no time.
+        'rounds: for round in 0..2 {
+            if round > 0 {
+                let left = self.timeout.saturating_sub(start.elapsed());
+                std::thread::sleep((left / 4).min(Duration::from_millis(100)));
+            }
+            for i in 0..n {
+                let left = self.timeout.saturating_sub(start.elapsed());
+                if left < Duration::from_millis(20) {
+                    break 'rounds;
+                }
+                let idx = (first + i) % n;
+                let endpoint = &self.endpoints[idx];
+                // A silent endpoint may take at most its share of what is left.
+                let share = left / (n - i) as u32;
+                match self.attempt(endpoint, method, &body, share) {
+                    Ok(text) => {
+                        self.preferred.store(idx, Ordering::Relaxed);
+                        return serde_json::from_str(&text).map_err(|e| {
+                            Error::msg(format!(
+                                "etcd at {endpoint} sent an unexpected answer to {method} ({e}): is it etcd 3.4 or later?"
+                            ))
+                        });
+                    }
+                    Err(Failure::Fatal(msg)) => {
+                        bail!("etcd at {endpoint} refused the request ({method}): {msg}")
+                    }
+                    Err(Failure::Retry(why)) if n == 1 => reasons[idx] = Some(why),
+                    Err(Failure::Retry(why)) => reasons[idx] = Some(format!("{endpoint}: {why}")),
+                }
+            }
+        }
+        let mut reasons: Vec<String> = reasons.into_iter().flatten().collect();
+        if reasons.is_empty() {
+            reasons.push(format!("no answer within {} ms", self.timeout.as_millis()));
+        }
+        let msg = format!(
+            "etcd at {} is unreachable ({}): no address is leased or released without it ('ipvlan-hook gc' releases what a container stop could not, once etcd is back); check that etcd runs and {}",
+            self.endpoints(),
+            reasons.join("; "),
+            self.config_path
+        );
+        if let Ok(mut down) = self.down.lock() {
+            *down = Some(msg.clone());
+        }
+        Err(Error::msg(msg))
+    }
+
+    fn attempt(
+        &self,
+        endpoint: &str,
+        method: &str,
+        body: &str,
+        left: Duration,
+    ) -> std::result::Result<String, Failure> {
+        let url = format!("{endpoint}/v3/kv/{method}");
+        let sent = self
+            .agent
+            .post(&url)
+            .config()
+            .timeout_global(Some(left))
+            .build()
+            .header("content-type", "application/json")
+            .send(body);
+        let mut resp = sent.map_err(|e| Failure::Retry(transport_error(&e, left)))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_string()
+            .map_err(|e| Failure::Retry(transport_error(&e, left)))?;
+        if status == 200 {
+            return Ok(text);
+        }
+        let err: ErrorResponse = serde_json::from_str(&text).unwrap_or_default();
+        let mut msg = if err.message.is_empty() {
+            format!("HTTP {status}: {}", text.trim())
+        } else {
+            err.message
+        };
+        if msg.contains("client preface") {
+            // etcd 3.4's gateway dials its own gRPC port with the server certificate as its
+            // client certificate; with --client-cert-auth that certificate must allow it.
+            msg.push_str(" (etcd's JSON gateway cannot reach its own gRPC server: with --client-cert-auth, give etcd a server certificate whose extendedKeyUsage includes clientAuth)");
+        }
+        // gRPC codes: 4 deadline exceeded, 8 resource exhausted, 14 unavailable (no leader,
+        // stopping): another member may do better.
+        match err.code {
+            4 | 8 | 14 => Err(Failure::Retry(msg)),
+            _ if status >= 500 && err.code == 0 => Err(Failure::Retry(msg)),
+            _ => Err(Failure::Fatal(msg)),
+        }
+    }
+}
+
+/// Short reasons: "connection refused", "no answer within 2500 ms", "TLS: …".
+fn transport_error(e: &ureq::Error, left: Duration) -> String {
+    match e {
+        ureq::Error::Timeout(_) => format!("no answer within {} ms", left.as_millis()),
+        ureq::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+            std::io::ErrorKind::TimedOut => format!("no answer within {} ms", left.as_millis()),
+            _ => io.to_string(),
+        },
+        ureq::Error::HostNotFound => "host not found".to_string(),
+        ureq::Error::Rustls(t) => format!("TLS: {t}"),
+        other => other.to_string(),
+    }
+}
+
+fn read_certs(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
+    let pem = fs_err::read(path)?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
+            Ok(_) => {}
+            Err(e) => bail!("cannot read the PEM file {}: {e}", path.display()),
+        }
+    }
+    if certs.is_empty() {
+        bail!("no certificate in {} (expected PEM)", path.display());
+    }
+    Ok(certs)
+}
+
+/// The end of the range of keys starting with `prefix` (etcd's "prefix + 1").
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    // All 0xff (never with our prefixes): to the end of the keyspace.
+    vec![0]
+}
+
+fn b64(bytes: &[u8]) -> String {
+    B64.encode(bytes)
+}
+
+/// The gateway writes int64 as JSON strings and leaves out zero values.
+fn int64<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Int {
+        S(String),
+        N(i64),
+    }
+    match Int::deserialize(d)? {
+        Int::N(n) => Ok(n),
+        Int::S(s) => s.parse().map_err(serde::de::Error::custom),
+    }
+}
+
+fn bytes<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<u8>, D::Error> {
+    let s = String::deserialize(d)?;
+    B64.decode(s).map_err(serde::de::Error::custom)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Header {
+    #[serde(deserialize_with = "int64")]
+    revision: i64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawKv {
+    #[serde(deserialize_with = "bytes")]
+    key: Vec<u8>,
+    #[serde(deserialize_with = "bytes")]
+    value: Vec<u8>,
+    #[serde(deserialize_with = "int64")]
+    create_revision: i64,
+    #[serde(deserialize_with = "int64")]
+    mod_revision: i64,
+}
+
+impl From<RawKv> for Kv {
+    fn from(r: RawKv) -> Kv {
+        Kv {
+            key: r.key,
+            value: r.value,
+            create_revision: r.create_revision,
+            mod_revision: r.mod_revision,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RangeResponse {
+    header: Header,
+    kvs: Vec<RawKv>,
+    more: bool,
+    #[serde(deserialize_with = "int64")]
+    count: i64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ResponseOp {
+    response_range: Option<RangeResponse>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TxnResponse {
+    succeeded: bool,
+    responses: Vec<ResponseOp>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ErrorResponse {
+    message: String,
+    code: i32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_ends() {
+        assert_eq!(prefix_end(b"/a/"), b"/a0");
+        assert_eq!(prefix_end(b"a\xff"), b"b");
+        assert_eq!(prefix_end(b"\xff"), b"\0");
+    }
+
+    #[test]
+    fn gateway_json_with_omitted_defaults() {
+        let r: RangeResponse = serde_json::from_str(
+            r#"{"header":{"revision":"7"},"kvs":[{"key":"Zm9v","create_revision":"2","mod_revision":"5","version":"1","value":"YmFy"}],"count":"1"}"#,
+        )
+        .expect("range");
+        assert_eq!(r.header.revision, 7);
+        assert_eq!(r.count, 1);
+        assert!(!r.more);
+        let kv = Kv::from(r.kvs.into_iter().next().expect("kv"));
+        assert_eq!(
+            (kv.key.as_slice(), kv.value.as_slice()),
+            (&b"foo"[..], &b"bar"[..])
+        );
+        assert_eq!((kv.create_revision, kv.mod_revision), (2, 5));
+        let empty: RangeResponse =
+            serde_json::from_str(r#"{"header":{"revision":"2"}}"#).expect("empty range");
+        assert!(empty.kvs.is_empty() && empty.count == 0);
+        let t: TxnResponse = serde_json::from_str(
+            r#"{"header":{},"responses":[{"response_range":{"header":{"revision":"2"},"kvs":[{"key":"Zm9v"}],"count":"1"}},{"response_put":{"header":{}}}]}"#,
+        )
+        .expect("txn");
+        assert!(!t.succeeded);
+        assert_eq!(t.responses.len(), 2);
+        assert!(t.responses[1].response_range.is_none());
+        let kv = Kv::from(
+            t.responses
+                .into_iter()
+                .next()
+                .and_then(|r| r.response_range)
+                .and_then(|r| r.kvs.into_iter().next())
+                .expect("kv"),
+        );
+        assert!(kv.value.is_empty(), "an empty value is left out");
+    }
+}
