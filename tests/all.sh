@@ -34,6 +34,9 @@ fi
 echo "== host kernel: unit and integration tests (ipvlan-only tests skip here, loudly)"
 cargo test --all-targets 2>&1
 
+echo "== fuzzing smoke run: each cargo-fuzz target for 20 s (installs cargo-fuzz when missing)"
+fuzz/smoke.sh
+
 echo "== packages: build the .deb and the RPM, install the .deb, a podman container through it, purge"
 tests/package.sh
 

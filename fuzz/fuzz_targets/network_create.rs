@@ -1,0 +1,50 @@
+//! `network create` from arbitrary words: the input, split on whitespace, is the argument list
+//! after `ipvlan-hook network create`; what clap accepts goes through `NetworkSpec::build`
+//! exactly as the command does, and an accepted network must keep every promise.
+
+#![no_main]
+
+#[path = "common.rs"]
+mod common;
+
+use clap::Parser;
+use ipvlan_hook::cli::{Cli, Command};
+use ipvlan_hook::commands::network::NetworkCmd;
+use ipvlan_hook::network::NetworkSpec;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let args = ["ipvlan-hook", "network", "create"]
+        .into_iter()
+        .chain(text.split_ascii_whitespace());
+    let Ok(cli) = Cli::try_parse_from(args) else {
+        return;
+    };
+    let Command::Network(NetworkCmd::Create(args)) = cli.command else {
+        return;
+    };
+    // As commands/network.rs `create` does.
+    #[allow(clippy::needless_update)]
+    let spec = NetworkSpec {
+        name: args.name,
+        driver: args.driver,
+        mode: args.mode,
+        flag: args.flag,
+        parent: args.parent,
+        internal: args.internal,
+        mtu: args.mtu,
+        subnets: args.subnet,
+        gateways: args.gateway,
+        ip_ranges: args.ip_range,
+        // Fields added later keep their defaults until this target learns them.
+        ..Default::default()
+    };
+    if let Some(net) = common::check_build(spec) {
+        let json = serde_json::to_vec_pretty(&net).expect("serialize");
+        let back: ipvlan_hook::network::Network = serde_json::from_slice(&json).expect("re-read");
+        assert_eq!(back, net);
+    }
+});
