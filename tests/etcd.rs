@@ -542,6 +542,83 @@ fn compare_and_swap_alone_keeps_racing_hosts_apart() {
     }
 }
 
+/// A container restarted under the same id on a full network, through the etcd store: the
+/// collection of dead owners that makes room spares the lease it keeps (whose recorded owner is
+/// its old, dead process); a failed allocation puts that lease's old owner back.
+#[test]
+fn restart_on_a_full_network_keeps_its_own_lease() {
+    let etcd = Etcd::start();
+    let dir = temp_dir("restart");
+    std::fs::write(dir.join("etcd.json"), etcd.config("h0")).expect("cfg");
+    let pools = vec![
+        Pool {
+            subnet: "10.82.0.0/30".parse().expect("subnet"),
+            ip_range: None,
+            gateway: Some("10.82.0.1".parse().expect("gateway")),
+        },
+        Pool {
+            subnet: "fd00:82::/64".parse().expect("subnet"),
+            ip_range: None,
+            gateway: None,
+        },
+    ];
+    let cfg = EtcdConfig::load(&dir).expect("config");
+    let store = EtcdStore::for_network(&cfg, &dir.join("state"), "net", &pools).expect("store");
+    let mut child = Command::new("true").spawn().expect("spawn true");
+    let dead = Owner::of_pid(child.id()).expect("child's stat");
+    child.wait().expect("wait");
+    let me = Owner::of_pid(std::process::id()).expect("own stat");
+    let req = |container, want_v4, static_v4, owner: &Owner| Request {
+        network: "net",
+        container,
+        ifname: "eth0",
+        pools: &pools,
+        want_v4,
+        want_v6: true,
+        static_v4,
+        static_v6: None,
+        owner: owner.clone(),
+    };
+    let addrs = |leases: &[ipam::Lease]| -> Vec<String> {
+        leases.iter().map(|l| l.address.to_string()).collect()
+    };
+    let c0 = ipam::allocate(&store, &req("c0", false, None, &dead)).expect("c0");
+    assert_eq!(addrs(&c0), ["fd00:82::1"]);
+    ipam::allocate(&store, &req("c1", true, None, &dead)).expect("c1");
+
+    // c1's address asked for statically: refused (a static request never collects), and
+    // c0's lease is as it was, old owner included.
+    let taken = ipam::allocate(
+        &store,
+        &req("c0", true, Some("10.82.0.2".parse().expect("ip")), &me),
+    );
+    let err = taken.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("is leased to container c1"), "{err}");
+    let held: Vec<ipam::Lease> = ipam::leases(&store, Some("net"))
+        .expect("leases")
+        .into_iter()
+        .filter_map(|e| match e {
+            ipam::LeaseEntry::Lease(l) if l.container == "c0" => Some(l),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(held, c0, "the old owner is back");
+
+    let got = ipam::allocate(&store, &req("c0", true, None, &me)).expect("restart collects c1");
+    assert_eq!(addrs(&got), ["10.82.0.2", "fd00:82::1"]);
+    assert!(got.iter().all(|l| l.owner == me));
+    let all: Vec<String> = ipam::leases(&store, None)
+        .expect("leases")
+        .iter()
+        .map(|e| match e {
+            ipam::LeaseEntry::Lease(l) => format!("{} {}", l.container, l.address),
+            ipam::LeaseEntry::Corrupt { path, .. } => format!("corrupt {}", path.display()),
+        })
+        .collect();
+    assert_eq!(all, ["c0 10.82.0.2", "c0 fd00:82::1"]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// 2. etcd killed and restarted in the middle of a stream of setups on two hosts: setups during
 ///    the outage fail closed, and afterwards every container that was set up holds a lease of
 ///    its own address, no address is held twice, and nothing else is left once gc ran.

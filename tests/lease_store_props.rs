@@ -411,35 +411,40 @@ enum Expect {
 }
 
 /// What `allocate` must do, by its documented semantics, given the network's leases before.
-/// Returns the outcome and whether the dead owners of the network are collected on the way
-/// (a dynamic family that is full runs that collection once before giving up).
+/// Returns the outcome and the addresses whose dead owners are collected on the way (a dynamic
+/// family that is full runs that collection once before giving up; it spares the leases the
+/// request keeps, which have the request's live owner by then).
 fn expect_allocate(
     pools: &[Pool],
     before: &BTreeMap<IpAddr, Lease>,
     req: &AllocReq,
     owners: &Owners,
-) -> (Expect, bool) {
+) -> (Expect, Vec<IpAddr>) {
     let fams = [Fam::V4, Fam::V6];
     for (i, f) in fams.iter().enumerate() {
         if let Some(a) = req.statics[i]
             && (fam(a) != *f || static_pool(pools, a).is_none())
         {
-            return (Expect::Err("invalid static address"), false);
+            return (Expect::Err("invalid static address"), Vec::new());
         }
     }
     let mut state = before.clone();
-    let mut collected = false;
+    let mut collected = Vec::new();
     let held: Vec<Lease> = before
         .values()
         .filter(|l| l.container == req.container && l.ifname == req.ifname)
         .cloned()
         .collect();
-    // Per family, the held lease that is kept: the requested static address, or without one
-    // the first one still valid (there can be two after a killed move, see `snapshot`).
+    // Per requested family, the held lease that is kept: the requested static address, or
+    // without one the first one still valid (there can be two after a killed move, see
+    // `snapshot`).
     let keep: Vec<Option<IpAddr>> = fams
         .iter()
         .enumerate()
         .map(|(i, f)| {
+            if !(req.want[i] || req.statics[i].is_some()) {
+                return None;
+            }
             held.iter()
                 .filter(|l| fam(l.address) == *f)
                 .find(|l| match req.statics[i] {
@@ -479,22 +484,18 @@ fn expect_allocate(
                 .iter()
                 .find(|p| has_free(p, &state))
                 .map(|p| ((*p).clone(), state.keys().copied().collect::<Vec<_>>()));
-            if found.is_some() || round == 1 || collected {
+            if found.is_some() || round == 1 || !collected.is_empty() {
                 break;
             }
-            let dead: Vec<IpAddr> = state
+            collected = state
                 .values()
                 .filter(|l| owners.is_dead(&l.owner))
                 .map(|l| l.address)
-                .filter(|a| KNOWN_DEFECT_COLLECTS_OWN_LEASE || !keep.contains(&Some(*a)))
+                .filter(|a| !keep.contains(&Some(*a)))
                 .collect();
-            if dead.is_empty() {
-                break;
+            for a in &collected {
+                state.remove(a);
             }
-            for a in dead {
-                state.remove(&a);
-            }
-            collected = true;
         }
         match found {
             Some((pool, taken)) => {
@@ -505,28 +506,19 @@ fn expect_allocate(
             None => return (Expect::Err("no free address"), collected),
         }
     }
-    // The known defect: the collection also took a lease this very request keeps (its owner,
-    // the container's previous process, is dead), and the owner update of that lease then fails.
-    if picks
-        .iter()
-        .any(|(_, p)| matches!(p, Pick::Keep(a) if !state.contains_key(a)))
-    {
-        return (Expect::Err(KNOWN_DEFECT), collected);
-    }
     (Expect::Ok(picks), collected)
 }
 
-/// Known defect of `allocate` (src/ipam/mod.rs, `take_all` and `take`): the leases of the
-/// requesting interface are read before a full family runs the collection of dead owners; when
-/// the interface keeps a lease whose recorded owner is dead (the container's previous process:
-/// a restart under the same id) and another family of the request is full, the collection
-/// deletes that kept lease, and the owner update that follows fails with "cannot update the
-/// lease of ADDR ...: it is no longer held by container C": the allocation fails although
-/// there was room, and the container loses the lease it held. While this is `true` the model
-/// expects exactly that; set it to `false` with the fix (the collection must spare the leases
-/// the request keeps), and `own_lease_survives_a_full_network_collection` below passes too.
-const KNOWN_DEFECT_COLLECTS_OWN_LEASE: bool = true;
-const KNOWN_DEFECT: &str = "known defect: the collection took a lease the request keeps";
+/// Does the error message of a refused allocation give the reason the model expects?
+fn gives_reason(why: &str, msg: &str) -> bool {
+    match why {
+        "invalid static address" => msg.contains(": choose ") || msg.starts_with("cannot use "),
+        "static address taken" => msg.contains(" is leased to container "),
+        "no subnet of the family" => msg.contains(" subnet to allocate an address from"),
+        "no free address" => msg.starts_with("no free "),
+        _ => panic!("unknown reason {why:?}"),
+    }
+}
 
 fn placeholder(a: IpAddr) -> Lease {
     Lease {
@@ -568,7 +560,6 @@ struct Stats {
     owner_deaths: u64,
     crashes: u64,
     crash_leases: u64,
-    known_defect: u64,
     torn_moves: u64,
 }
 
@@ -678,7 +669,7 @@ impl Case<'_> {
             .filter(|l| l.network == net.name)
             .map(|l| (l.address, l.clone()))
             .collect();
-        let (expect, collects) = expect_allocate(&net.pools, &on_net, req, &self.owners);
+        let (expect, collected) = expect_allocate(&net.pools, &on_net, req, &self.owners);
         let request = Request {
             network: net.name,
             container: &req.container,
@@ -710,7 +701,7 @@ impl Case<'_> {
         let after = self.snapshot();
         let ctx = || {
             format!(
-                "allocate {} {}/{} want={:?} static={:?}\n  expected {expect:?} (collects dead owners: {collects})\n  got {got:?}\n  before: {}\n  after:  {}",
+                "allocate {} {}/{} want={:?} static={:?}\n  expected {expect:?} (collects dead owners' {collected:?})\n  got {got:?}\n  before: {}\n  after:  {}",
                 net.name,
                 req.container,
                 req.ifname,
@@ -720,7 +711,7 @@ impl Case<'_> {
                 describe(&after)
             )
         };
-        self.stats.collections += u64::from(collects);
+        self.stats.collections += u64::from(!collected.is_empty());
 
         // Other networks are untouched.
         let others = |m: &BTreeMap<Key, Lease>| -> Vec<Lease> {
@@ -736,7 +727,7 @@ impl Case<'_> {
         let mut expect_rest: Vec<Lease> = on_net
             .values()
             .filter(|l| !is_mine(l))
-            .filter(|l| !(collects && self.owners.is_dead(&l.owner)))
+            .filter(|l| !collected.contains(&l.address))
             .cloned()
             .collect();
         let after_on_net: Vec<Lease> = after
@@ -759,16 +750,11 @@ impl Case<'_> {
         match (&expect, &got) {
             (Expect::Err(why), Err(e)) => {
                 self.stats.alloc_err += 1;
-                if *why == KNOWN_DEFECT {
-                    self.stats.known_defect += 1;
-                    assert!(e.to_string().contains("no longer held"), "{}", ctx());
-                }
-                // Nothing half-allocated: the interface's own leases are as they were (unless
-                // the collection took them, their owner being dead).
+                assert!(gives_reason(why, &e.to_string()), "{}", ctx());
+                // Nothing half-allocated: the interface's own leases are as they were, owners
+                // included (unless the collection took them: the ones not kept, owner dead).
                 let mut expect_mine = before_mine.clone();
-                if collects {
-                    expect_mine.retain(|l| !self.owners.is_dead(&l.owner));
-                }
+                expect_mine.retain(|l| !collected.contains(&l.address));
                 assert_eq!(after_mine, expect_mine, "{}", ctx());
                 assert_eq!(after_rest, expect_rest, "{}", ctx());
             }
@@ -1065,12 +1051,10 @@ fn random_sequences_keep_the_lease_store_invariants() {
     }
 }
 
-/// The known defect (KNOWN_DEFECT_COLLECTS_OWN_LEASE), as one deterministic case through the
-/// model: container `c0` holds only an IPv6 lease, recorded for a process that then dies; it
-/// restarts (same id, new process) asking for IPv4 as well, on a network whose only dynamic
-/// IPv4 addresses are held by another dead container. Room is made by collecting the dead, so
-/// the allocation should succeed and keep c0's IPv6 address; today it fails (and the lease is
-/// gone). Checks that the model and `allocate` agree, whichever way it goes.
+/// A restart on a full network, as one deterministic case through the model: container `c0`
+/// holds only an IPv6 lease, recorded for a process that then dies; it restarts (same id, new
+/// process) asking for IPv4 as well, on a network whose only dynamic IPv4 address is held by
+/// another dead container. Collecting the dead makes room, and spares the IPv6 lease c0 keeps.
 #[test]
 fn restart_on_a_full_network_keeps_its_own_lease() {
     let nets = vec![Net {
@@ -1097,23 +1081,14 @@ fn restart_on_a_full_network_keeps_its_own_lease() {
         case.owners.kill(&mut Rng(0));
         let me = case.owners.me.clone();
         case.check_allocate(&req("c0", true, &me));
-        let held = case.snapshot();
-        assert_eq!(
-            held.len(),
-            if KNOWN_DEFECT_COLLECTS_OWN_LEASE {
-                0
-            } else {
-                3
-            },
-            "{}",
-            describe(&held)
-        );
+        let held: Vec<String> = case
+            .snapshot()
+            .values()
+            .map(|l| format!("{}={}", l.container, l.address))
+            .collect();
+        assert_eq!(held, ["c0=10.9.0.2", "c0=fd00:9::1"]);
     });
-    assert_eq!(
-        stats.known_defect,
-        u64::from(KNOWN_DEFECT_COLLECTS_OWN_LEASE),
-        "{stats:?}"
-    );
+    assert_eq!((stats.alloc_ok, stats.collections), (3, 1), "{stats:?}");
 }
 
 /// The worker role of the crash steps: a no-op in a normal run; with WORKER_DIR set it allocates

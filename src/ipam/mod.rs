@@ -73,16 +73,24 @@ pub fn allocate(store: &dyn LeaseStore, req: &Request) -> Result<Vec<Lease>> {
         }
     }
     let mut net = store.lock(req.network)?;
-    let mut created = Vec::new();
-    match take_all(&mut *net, req, &mut created) {
+    let mut undo = Undo::default();
+    match take_all(&mut *net, req, &mut undo) {
         Ok(leases) => Ok(leases),
         Err(err) => {
             let mut errors = vec![err];
-            for lease in &created {
+            for lease in &undo.created {
                 if let Err(e) = net.remove(lease) {
                     errors.push(e.context(format!(
                         "rollback: cannot release {} on network {}",
                         lease.address, lease.network
+                    )));
+                }
+            }
+            for old in &undo.refreshed {
+                if let Err(e) = net.replace(old) {
+                    errors.push(e.context(format!(
+                        "rollback: cannot restore the owner of {} on network {}",
+                        old.address, old.network
                     )));
                 }
             }
@@ -91,20 +99,25 @@ pub fn allocate(store: &dyn LeaseStore, req: &Request) -> Result<Vec<Lease>> {
     }
 }
 
-/// The body of `allocate`; every lease it creates is pushed to `created`, so the caller can
-/// release them again when a later step fails.
-fn take_all(
-    net: &mut dyn NetworkLeases,
-    req: &Request,
-    created: &mut Vec<Lease>,
-) -> Result<Vec<Lease>> {
+/// What a failed `take_all` undoes: the leases it created, and the previous records of the
+/// leases it kept but gave a new owner.
+#[derive(Default)]
+struct Undo {
+    created: Vec<Lease>,
+    refreshed: Vec<Lease>,
+}
+
+/// The body of `allocate`; every change it makes is recorded in `undo`, so the caller can
+/// revert them when a later step fails.
+fn take_all(net: &mut dyn NetworkLeases, req: &Request, undo: &mut Undo) -> Result<Vec<Lease>> {
     let held: Vec<Lease> = net
         .of_container(req.container)?
         .into_iter()
         .filter(|l| l.ifname == req.ifname)
         .collect();
-    let mut result = Vec::new();
-    let mut updates = Vec::new();
+    // Kept leases get their new owner first: the old one is dead after a restart under the
+    // same id, and a full family below collects the leases of dead owners.
+    let mut slots = Vec::new();
     let mut obsolete = Vec::new();
     for (family, want, wanted) in [
         (Family::V4, req.want_v4, req.static_v4),
@@ -121,36 +134,51 @@ fn take_all(
                 Some(addr) => l.address == addr,
                 None => allocator::static_pool(req.network, req.pools, l.address).is_ok(),
             });
-            match keep {
-                Some(i) => {
-                    let old = mine.remove(i);
-                    let mut lease = old.clone();
-                    lease.owner = req.owner.clone();
-                    if let Ok(pool) = allocator::static_pool(req.network, req.pools, old.address) {
-                        lease.prefix_len = pool.subnet.prefix();
-                    }
-                    if lease != old {
-                        updates.push(lease.clone());
-                    }
-                    result.push(lease);
-                }
-                None => {
-                    let lease = take(net, req, family, wanted)?;
-                    created.push(lease.clone());
-                    result.push(lease);
-                }
-            }
+            let kept = match keep {
+                Some(i) => Some(refresh(net, req, mine.remove(i), undo)?),
+                None => None,
+            };
+            slots.push((family, wanted, kept));
         }
         obsolete.extend(mine);
     }
-    // Only once everything new is in place: a failure above leaves the old leases untouched.
-    for lease in &updates {
-        net.replace(lease)?;
+    let mut result = Vec::new();
+    for (family, wanted, kept) in slots {
+        let lease = match kept {
+            Some(lease) => lease,
+            None => {
+                let lease = take(net, req, family, wanted)?;
+                undo.created.push(lease.clone());
+                lease
+            }
+        };
+        result.push(lease);
     }
+    // Obsolete leases go only once everything new is in place: a failure above keeps them.
     for lease in &obsolete {
         net.remove(lease)?;
     }
     Ok(result)
+}
+
+/// A kept lease with the request's owner and its subnet's current prefix, stored if that
+/// changed anything.
+fn refresh(
+    net: &mut dyn NetworkLeases,
+    req: &Request,
+    old: Lease,
+    undo: &mut Undo,
+) -> Result<Lease> {
+    let mut lease = old.clone();
+    lease.owner = req.owner.clone();
+    if let Ok(pool) = allocator::static_pool(req.network, req.pools, old.address) {
+        lease.prefix_len = pool.subnet.prefix();
+    }
+    if lease != old {
+        net.replace(&lease)?;
+        undo.refreshed.push(old);
+    }
+    Ok(lease)
 }
 
 /// Lease the static address `wanted`, or the next free one of the family.
@@ -453,6 +481,14 @@ mod tests {
                 LeaseEntry::Corrupt { path, .. } => format!("corrupt {}", path.display()),
             })
             .collect()
+    }
+
+    /// The owner record of a process that has exited.
+    fn dead_owner() -> Owner {
+        let mut child = Command::new("true").spawn().expect("spawn true");
+        let owner = Owner::of_pid(child.id()).expect("child's stat");
+        child.wait().expect("wait");
+        owner
     }
 
     #[test]
@@ -773,9 +809,7 @@ mod tests {
         let dir = TestDir::new();
         let store = LeaseFiles::new(dir.path());
         let pools = vec![pool("10.9.1.0/30", None, Some("10.9.1.1"))];
-        let mut child = Command::new("true").spawn().expect("spawn true");
-        let dead = Owner::of_pid(child.id()).expect("child's stat");
-        child.wait().expect("wait");
+        let dead = dead_owner();
         let crashed = Request {
             owner: dead,
             ..req("crashed", &pools)
@@ -793,14 +827,86 @@ mod tests {
         assert!(err(allocate(&store, &req("third", &pools))).contains("no free IPv4 address"));
     }
 
+    /// A restart under the same id on a full network: the collection of dead owners makes room
+    /// but spares the lease the container keeps (its recorded owner is the dead old process).
+    #[test]
+    fn restart_on_a_full_network_keeps_its_own_lease() {
+        let dir = TestDir::new();
+        let store = LeaseFiles::new(dir.path());
+        let pools = vec![
+            pool("10.9.1.0/30", None, Some("10.9.1.1")),
+            pool("fd00::/64", None, None),
+        ];
+        let dead = dead_owner();
+        let v6_only = Request {
+            want_v4: false,
+            owner: dead.clone(),
+            ..req("c0", &pools)
+        };
+        assert_eq!(addrs(&allocate(&store, &v6_only).expect("c0")), ["fd00::1"]);
+        let other = Request {
+            owner: dead,
+            ..req("c1", &pools)
+        };
+        assert_eq!(
+            addrs(&allocate(&store, &other).expect("c1")),
+            ["10.9.1.2", "fd00::2"]
+        );
+        let me = Owner::of_pid(std::process::id()).expect("own stat");
+        let restart = Request {
+            owner: me.clone(),
+            ..req("c0", &pools)
+        };
+        let got = allocate(&store, &restart).expect("restart collects c1");
+        assert_eq!(addrs(&got), ["10.9.1.2", "fd00::1"]);
+        assert!(got.iter().all(|l| l.owner == me));
+        assert_eq!(all_leases(&store), ["net c0 10.9.1.2", "net c0 fd00::1"]);
+    }
+
+    #[test]
+    fn a_failed_allocation_restores_the_kept_leases_owner() {
+        let dir = TestDir::new();
+        let store = LeaseFiles::new(dir.path());
+        let pools = dual();
+        let dead = dead_owner();
+        let v6_only = Request {
+            want_v4: false,
+            owner: dead.clone(),
+            ..req("c0", &pools)
+        };
+        allocate(&store, &v6_only).expect("c0");
+        let holder = Request {
+            want_v6: false,
+            static_v4: Some(ip("10.1.0.9")),
+            ..req("holder", &pools)
+        };
+        allocate(&store, &holder).expect("holder");
+        let clash = Request {
+            static_v4: Some(ip("10.1.0.9")),
+            owner: Owner::of_pid(std::process::id()).expect("own stat"),
+            ..req("c0", &pools)
+        };
+        assert!(
+            err(allocate(&store, &clash)).starts_with("10.1.0.9 is leased to container holder")
+        );
+        let c0: Vec<Lease> = leases(&store, None)
+            .expect("leases")
+            .into_iter()
+            .filter_map(|e| match e {
+                LeaseEntry::Lease(l) if l.container == "c0" => Some(l),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(addrs(&c0), ["fd00::2"]);
+        assert_eq!(c0[0].owner, dead, "the old owner is back");
+    }
+
     #[test]
     fn gc_releases_dead_owners_only() {
         let dir = TestDir::new();
         let store = LeaseFiles::new(dir.path());
         let pools = dual();
-        let mut child = Command::new("true").spawn().expect("spawn true");
-        let dead = Owner::of_pid(child.id()).expect("child's stat");
-        child.wait().expect("wait");
+        let dead = dead_owner();
         let alive = Owner::of_pid(std::process::id()).expect("own stat");
         allocate(
             &store,
