@@ -424,6 +424,26 @@ fn hand_edited_network_files() {
             r#"{"version":1,"name":"other","id":"x","parent":"p0","subnets":[{"subnet":"10.84.0.0/24"}]}"#,
             "must agree",
         ),
+        (
+            "parent lo",
+            r#"{"version":1,"name":"bad","id":"x","parent":"lo","subnets":[{"subnet":"10.84.0.0/24"}]}"#,
+            "loopback interface lo is not a valid parent",
+        ),
+        (
+            "mtu 0",
+            r#"{"version":1,"name":"bad","id":"x","parent":"p0","mtu":0,"subnets":[{"subnet":"10.84.0.0/24"}]}"#,
+            "mtu 0 is out of range",
+        ),
+        (
+            "a /32 subnet",
+            r#"{"version":1,"name":"bad","id":"x","parent":"p0","subnets":[{"subnet":"10.84.0.1/32"}]}"#,
+            "too small to allocate from",
+        ),
+        (
+            "gateway outside its subnet",
+            r#"{"version":1,"name":"bad","id":"x","parent":"p0","subnets":[{"subnet":"10.84.0.0/24","gateway":"10.85.0.1"}]}"#,
+            "gateway 10.85.0.1 lies outside its subnet 10.84.0.0/24",
+        ),
     ];
     for (case, json, want) in cases {
         std::fs::write(dir.join("bad.json"), json).unwrap();

@@ -1,5 +1,6 @@
 //! Network definition files (`CONFIG_DIR/networks/NAME.json`, hand-editable): arbitrary bytes
-//! through the real loader (`NetworkStore::load`), checked against a direct serde parse, then a
+//! through the real loader (`NetworkStore::load`, which checks values as `network create`
+//! does), checked against a direct serde parse and the promises of a valid network, then a
 //! serde round trip, then the definition rebuilt as a `NetworkSpec` (as `network create` would
 //! have made it) through `NetworkSpec::build`. Errors are fine; panics and broken promises are
 //! bugs.
@@ -41,6 +42,20 @@ fn spec_of(net: &Network) -> NetworkSpec {
     }
 }
 
+/// Could `network create` have written `net`? It builds the spec, then decides the parent link
+/// (whether the network owns it) and the lease store.
+fn made_by_create(net: &Network) -> bool {
+    !net.parent.is_empty()
+        && spec_of(net).build(net.id.clone()).is_ok_and(|(built, _)| {
+            let written = Network {
+                parent_owned: net.parent_owned,
+                ipam: net.ipam,
+                ..built
+            };
+            written == *net
+        })
+}
+
 fuzz_target!(|data: &[u8]| {
     let direct = serde_json::from_slice::<Network>(data);
     // The loader insists that the file name and "name" agree: name the file after the network
@@ -55,12 +70,12 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(d, l, "loader and serde disagree");
             assert_eq!(l.version, network::VERSION);
             assert_eq!(l.name, name);
+            assert!(!l.parent.is_empty());
+            common::check_network(l);
         }
-        // The loader may check values too, but never refuse what `network create` would make.
+        // The loader checks values as `network create` does: it never refuses what that makes.
         (Ok(d), Err(e)) => assert!(
-            d.version != network::VERSION
-                || d.name != name
-                || spec_of(d).build(d.id.clone()).is_err(),
+            d.version != network::VERSION || d.name != name || !made_by_create(d),
             "loader refused a valid file: {e}: {d:?}"
         ),
         (Err(_), Ok(l)) => panic!("loader accepted what serde refuses: {l:?}"),
@@ -80,7 +95,8 @@ fuzz_target!(|data: &[u8]| {
             .build(built.id.clone())
             .expect("a built network builds again");
         assert_eq!(rebuilt, built, "build is not idempotent");
-        if network::validate_name(&built.name).is_ok() {
+        // (An empty parent is the dummy `network create` has yet to make: not a file.)
+        if network::validate_name(&built.name).is_ok() && !built.parent.is_empty() {
             let bytes = serde_json::to_vec_pretty(&built).expect("serialize");
             let loaded = load_from_file(&built.name, &bytes).expect("load a built network");
             assert_eq!(loaded, built);

@@ -224,97 +224,28 @@ impl NetworkSpec {
     /// `parent` empty when a dummy is to be made) and warnings for the user.
     pub fn build(self, id: String) -> Result<(Network, Vec<String>)> {
         let mut warnings = Vec::new();
-        validate_name(&self.name)?;
-        if let Some(p) = &self.parent {
-            validate_ifname(p).map_err(|e| e.context(format!("--parent {p}")))?;
-            if p == "lo" {
-                bail!(
-                    "loopback interface lo is not a valid parent: name an Ethernet link, a VLAN sub-interface such as eth0.10, or omit --parent for an isolated network"
-                );
-            }
-        }
-        if self.driver == Driver::Macvlan && self.mode != Mode::L2 {
-            bail!(
-                "--mode {} is an ipvlan mode; macvlan networks take --flag bridge|private|vepa",
-                self.mode
-            );
-        }
-        if let Some(mtu) = self.mtu {
-            let min = if self.subnets.iter().any(|s| s.is_ipv6()) {
-                1280
-            } else {
-                68
-            };
-            if !(min..=65535).contains(&mtu) {
-                bail!("--mtu {mtu} is out of range: use {min} to 65535");
-            }
-        }
-        if self.subnets.is_empty() {
-            bail!(
-                "network {} needs at least one --subnet (e.g. --subnet 192.168.1.0/24)",
-                self.name
-            );
-        }
-        let mut subnets: Vec<Subnet> = Vec::new();
-        for net in &self.subnets {
-            check_subnet(*net)?;
-            if let Some(o) = subnets.iter().find(|o| overlaps(o.subnet, *net)) {
-                bail!("--subnet {net} overlaps --subnet {}", o.subnet);
-            }
-            subnets.push(Subnet {
+        let mut subnets: Vec<Subnet> = self
+            .subnets
+            .iter()
+            .map(|net| Subnet {
                 subnet: *net,
                 gateway: None,
                 ip_range: None,
-            });
-        }
-        // No parent means a dummy parent: containers of the network reach each other and
-        // nothing else; they still get the gateway route unless --internal.
-        let internal = self.internal;
-        let l3 = self.driver == Driver::Ipvlan && self.mode != Mode::L2;
+            })
+            .collect();
         for gw in &self.gateways {
             let s = find_subnet(&mut subnets, *gw, "--gateway")?;
-            if reserved(s.subnet, *gw) {
-                bail!(
-                    "--gateway {gw} is the network or broadcast address of {}: choose a host address",
-                    s.subnet
-                );
-            }
             if s.gateway.replace(*gw).is_some() {
                 bail!("two gateways given for subnet {}", s.subnet);
             }
         }
-        if l3 && !self.gateways.is_empty() {
-            warnings.push(format!(
-                "--gateway ignored: ipvlan {} mode routes without a gateway (default dev IFNAME)",
-                self.mode
-            ));
-        } else if internal && !self.gateways.is_empty() {
-            warnings.push("--gateway ignored: internal networks get no default route".into());
-        }
         for range in &self.ip_ranges {
             let s = find_subnet(&mut subnets, range.ip(), "--ip-range")?;
-            if range.prefix() < s.subnet.prefix() {
-                bail!("--ip-range {range} is larger than its subnet {}", s.subnet);
-            }
-            if range.network() != range.ip() {
-                bail!(
-                    "--ip-range {range} has host bits set: did you mean {}/{}?",
-                    range.network(),
-                    range.prefix()
-                );
-            }
             if s.ip_range.replace(*range).is_some() {
                 bail!("two --ip-range values given for subnet {}", s.subnet);
             }
         }
-        for s in &mut subnets {
-            if l3 || internal {
-                s.gateway = None;
-            } else if s.gateway.is_none() {
-                s.gateway = Some(first_host(s.subnet));
-            }
-        }
-        let net = Network {
+        let mut net = Network {
             version: VERSION,
             name: self.name,
             id,
@@ -323,12 +254,142 @@ impl NetworkSpec {
             flag: self.flag,
             parent: self.parent.unwrap_or_default(),
             parent_owned: None,
-            internal,
+            internal: self.internal,
             mtu: self.mtu,
             subnets,
             ipam: Ipam::Files,
         };
+        net.check(Naming::Flags)?;
+        // No parent means a dummy parent: containers of the network reach each other and
+        // nothing else; they still get the gateway route unless --internal.
+        let l3 = net.driver == Driver::Ipvlan && net.mode != Mode::L2;
+        if l3 && !self.gateways.is_empty() {
+            warnings.push(format!(
+                "--gateway ignored: ipvlan {} mode routes without a gateway (default dev IFNAME)",
+                net.mode
+            ));
+        } else if net.internal && !self.gateways.is_empty() {
+            warnings.push("--gateway ignored: internal networks get no default route".into());
+        }
+        for s in &mut net.subnets {
+            if l3 || net.internal {
+                s.gateway = None;
+            } else if s.gateway.is_none() {
+                s.gateway = Some(first_host(s.subnet));
+            }
+        }
         Ok((net, warnings))
+    }
+}
+
+/// How a validation error names a setting: as the `network create` flag (`--ip-range`) or as
+/// the key of the network file (`ip_range`), whichever the user wrote.
+#[derive(Clone, Copy)]
+enum Naming {
+    Flags,
+    Keys,
+}
+
+impl Naming {
+    fn of(self, key: &str) -> String {
+        match self {
+            Naming::Flags => format!("--{}", key.replace('_', "-")),
+            Naming::Keys => key.to_string(),
+        }
+    }
+}
+
+impl Network {
+    /// What `network create` checks, checked again on a network read from its file (which may
+    /// have been edited by hand); errors name the file's keys.
+    pub fn validate(&self) -> Result<()> {
+        self.check(Naming::Keys)
+    }
+
+    /// Every value check of `NetworkSpec::build`. An empty parent passes: it stands for the
+    /// dummy parent `network create` makes.
+    fn check(&self, naming: Naming) -> Result<()> {
+        validate_name(&self.name)?;
+        let p = &self.parent;
+        if !p.is_empty() {
+            validate_ifname(p).map_err(|e| e.context(format!("{} {p}", naming.of("parent"))))?;
+            if p == "lo" {
+                bail!(
+                    "loopback interface lo is not a valid parent: name an Ethernet link or a VLAN sub-interface such as eth0.10 (an isolated network is made by 'network create' without --parent)"
+                );
+            }
+        }
+        if self.driver == Driver::Macvlan && self.mode != Mode::L2 {
+            bail!(
+                "{} {} is an ipvlan mode; macvlan networks take {} bridge|private|vepa",
+                naming.of("mode"),
+                self.mode,
+                naming.of("flag")
+            );
+        }
+        if let Some(mtu) = self.mtu {
+            let min = if self.has_family(true) { 1280 } else { 68 };
+            if !(min..=65535).contains(&mtu) {
+                bail!(
+                    "{} {mtu} is out of range: use {min} to 65535",
+                    naming.of("mtu")
+                );
+            }
+        }
+        let subnet = naming.of("subnet");
+        if self.subnets.is_empty() {
+            bail!(
+                "network {} needs at least one {subnet} (e.g. {subnet} 192.168.1.0/24)",
+                self.name
+            );
+        }
+        for (i, s) in self.subnets.iter().enumerate() {
+            let net = s.subnet;
+            if net.network() != net.ip() {
+                bail!(
+                    "{subnet} {net} has host bits set: did you mean {}/{}?",
+                    net.network(),
+                    net.prefix()
+                );
+            }
+            let max = if net.is_ipv4() { 30 } else { 126 };
+            if net.prefix() > max {
+                bail!("{subnet} {net} is too small to allocate from: use a /{max} or larger");
+            }
+            if let Some(o) = self.subnets[..i].iter().find(|o| overlaps(o.subnet, net)) {
+                bail!("{subnet} {net} overlaps {subnet} {}", o.subnet);
+            }
+            if let Some(gw) = s.gateway {
+                let gateway = naming.of("gateway");
+                if !net.contains(gw) {
+                    bail!(
+                        "{gateway} {gw} lies outside its subnet {net}: choose an address inside it"
+                    );
+                }
+                if reserved(net, gw) {
+                    bail!(
+                        "{gateway} {gw} is the network or broadcast address of {net}: choose a host address"
+                    );
+                }
+            }
+            if let Some(range) = s.ip_range {
+                let ip_range = naming.of("ip_range");
+                if !net.contains(range.ip()) {
+                    bail!("{ip_range} {range} lies outside its subnet {net}");
+                }
+                if range.prefix() < net.prefix() {
+                    bail!("{ip_range} {range} is larger than its subnet {net}");
+                }
+                if range.network() != range.ip() {
+                    bail!(
+                        "{ip_range} {range} has host bits set: did you mean {}/{}?",
+                        range.network(),
+                        range.prefix()
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -337,21 +398,6 @@ fn find_subnet<'a>(subnets: &'a mut [Subnet], addr: IpAddr, what: &str) -> Resul
         Some(s) => Ok(s),
         None => bail!("{what} {addr} lies outside every --subnet of the network"),
     }
-}
-
-fn check_subnet(net: IpNetwork) -> Result<()> {
-    if net.network() != net.ip() {
-        bail!(
-            "--subnet {net} has host bits set: did you mean {}/{}?",
-            net.network(),
-            net.prefix()
-        );
-    }
-    let max = if net.is_ipv4() { 30 } else { 126 };
-    if net.prefix() > max {
-        bail!("--subnet {net} is too small to allocate from: use a /{max} or larger");
-    }
-    Ok(())
 }
 
 pub fn overlaps(a: IpNetwork, b: IpNetwork) -> bool {

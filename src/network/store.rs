@@ -95,10 +95,18 @@ impl NetworkStore {
     }
 }
 
+/// A network file's content, checked as `network create` checks what it writes: a hand-edited
+/// file is refused with the file, the value and how to fix it.
 fn parse(path: &Path, text: &str, name: &str) -> Result<Network> {
+    let invalid = || {
+        format!(
+            "invalid network file {} (fix it, or remove it and run 'ipvlan-hook network create' again)",
+            path.display()
+        )
+    };
     let net: Network = serde_json::from_str(text)
         .map_err(|e| Error::msg(e.to_string()))
-        .with_context(|| format!("invalid network file {} (fix or remove it)", path.display()))?;
+        .with_context(invalid)?;
     if net.version != VERSION {
         bail!(
             "network file {} has version {}, this build reads version {VERSION}: upgrade ipvlan-hook",
@@ -113,5 +121,130 @@ fn parse(path: &Path, text: &str, name: &str) -> Result<Network> {
             net.name
         );
     }
+    if net.parent.is_empty() {
+        return Err(Error::msg(
+            "parent is empty: name the parent link (an isolated network's is its dummy link, di-ID)",
+        ))
+        .with_context(invalid);
+    }
+    net.validate().with_context(invalid)?;
     Ok(net)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(json: &str) -> Result<Network> {
+        parse(Path::new("/etc/ipvlan-hook/networks/n.json"), json, "n")
+    }
+
+    fn file(parent: &str, extra: &str, subnet: &str) -> String {
+        format!(
+            r#"{{"version":1,"name":"n","id":"x","parent":"{parent}",{extra}"subnets":[{subnet}]}}"#
+        )
+    }
+
+    #[test]
+    fn a_valid_file_loads() {
+        let net = load(&file(
+            "eth0",
+            r#""mtu":1500,"#,
+            r#"{"subnet":"10.1.0.0/24","gateway":"10.1.0.1","ip_range":"10.1.0.128/25"}"#,
+        ))
+        .expect("valid file");
+        assert_eq!(net.parent, "eth0");
+    }
+
+    #[test]
+    fn hand_edited_values_are_refused_with_the_file_and_the_fix() {
+        let cases = [
+            (
+                file("lo", "", r#"{"subnet":"10.1.0.0/24"}"#),
+                "loopback interface lo is not a valid parent",
+            ),
+            (
+                file("", "", r#"{"subnet":"10.1.0.0/24"}"#),
+                "parent is empty",
+            ),
+            (
+                file("a/b", "", r#"{"subnet":"10.1.0.0/24"}"#),
+                "parent a/b: invalid interface name",
+            ),
+            (
+                file("eth0", r#""mtu":0,"#, r#"{"subnet":"10.1.0.0/24"}"#),
+                "mtu 0 is out of range: use 68 to 65535",
+            ),
+            (
+                file("eth0", r#""mtu":1000,"#, r#"{"subnet":"fd00::/64"}"#),
+                "mtu 1000 is out of range: use 1280 to 65535",
+            ),
+            (
+                file("eth0", "", r#"{"subnet":"10.1.0.7/32"}"#),
+                "subnet 10.1.0.7/32 is too small to allocate from: use a /30 or larger",
+            ),
+            (
+                file("eth0", "", r#"{"subnet":"10.1.0.5/24"}"#),
+                "subnet 10.1.0.5/24 has host bits set: did you mean 10.1.0.0/24?",
+            ),
+            (
+                file(
+                    "eth0",
+                    "",
+                    r#"{"subnet":"10.0.0.0/8"},{"subnet":"10.1.0.0/16"}"#,
+                ),
+                "subnet 10.1.0.0/16 overlaps subnet 10.0.0.0/8",
+            ),
+            (
+                file(
+                    "eth0",
+                    "",
+                    r#"{"subnet":"10.1.0.0/24","gateway":"10.2.0.1"}"#,
+                ),
+                "gateway 10.2.0.1 lies outside its subnet 10.1.0.0/24",
+            ),
+            (
+                file(
+                    "eth0",
+                    "",
+                    r#"{"subnet":"10.1.0.0/24","gateway":"10.1.0.255"}"#,
+                ),
+                "gateway 10.1.0.255 is the network or broadcast address of 10.1.0.0/24",
+            ),
+            (
+                file(
+                    "eth0",
+                    "",
+                    r#"{"subnet":"10.1.0.0/24","ip_range":"10.1.1.0/25"}"#,
+                ),
+                "ip_range 10.1.1.0/25 lies outside its subnet 10.1.0.0/24",
+            ),
+            (
+                file(
+                    "eth0",
+                    "",
+                    r#"{"subnet":"10.1.0.0/24","ip_range":"10.1.0.0/16"}"#,
+                ),
+                "ip_range 10.1.0.0/16 is larger than its subnet 10.1.0.0/24",
+            ),
+            (
+                file(
+                    "eth0",
+                    r#""driver":"macvlan","mode":"l3","#,
+                    r#"{"subnet":"10.1.0.0/24"}"#,
+                ),
+                "mode l3 is an ipvlan mode; macvlan networks take flag bridge|private|vepa",
+            ),
+            (file("eth0", "", ""), "network n needs at least one subnet"),
+        ];
+        for (json, want) in cases {
+            let msg = load(&json).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                msg.starts_with(
+                    "invalid network file /etc/ipvlan-hook/networks/n.json (fix it, or remove it and run 'ipvlan-hook network create' again): "
+                ) && msg.contains(want),
+                "{json}: {msg}"
+            );
+        }
+    }
 }
