@@ -279,42 +279,18 @@ fn etcd_host(etcd: &mut Etcd, id: &str, subnet: &str) -> Host {
     etcd.serve_in(&host.ns);
     std::fs::create_dir_all(&host.config).expect("config dir");
     std::fs::write(host.config.join("etcd.json"), etcd.config(id)).expect("etcd.json");
-    host.ok(&[
-        "network",
-        "create",
-        "net",
-        "--driver",
-        driver(),
-        "--parent",
+    host.ok(&network_create(
         "p0",
-        "--subnet",
-        subnet,
-        "--ipam",
-        "etcd",
-    ]);
+        &["--subnet", subnet, "--ipam", "etcd"],
+    ));
     host
 }
 
 const ANN: [(&str, &str); 1] = [("ipvlan.network", "net")];
 
-/// The OCI hook at `stage`, started but not waited for (to run many at once).
+/// The OCI hook at `stage` for container `id` on `net`, started but not waited for.
 fn spawn_hook(host: &Host, stage: &str, id: &str, ctr: Option<&Ns>) -> Child {
-    use std::io::Write;
-    let state = state_json(id, ctr.map(Ns::pid), host.dir(), &ANN);
-    let mut child = host
-        .hook_cmd(&["hook", stage])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn hook");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(state.as_bytes())
-        .expect("write state");
-    child
+    host.spawn_oci_hook(stage, &state_json(id, ctr.map(Ns::pid), host.dir(), &ANN))
 }
 
 fn create(host: &Host, id: &str, ctr: &Ns) -> Output {
@@ -977,19 +953,10 @@ fn definitions_must_agree_across_hosts() {
     etcd.serve_in(&h2.ns);
     std::fs::create_dir_all(&h2.config).expect("config");
     std::fs::write(h2.config.join("etcd.json"), etcd.config("a2")).expect("etcd.json");
-    let out = h2.hook(&[
-        "network",
-        "create",
-        "net",
-        "--driver",
-        driver(),
-        "--parent",
+    let out = h2.hook(&network_create(
         "p0",
-        "--subnet",
-        "10.80.0.0/23",
-        "--ipam",
-        "etcd",
-    ]);
+        &["--subnet", "10.80.0.0/23", "--ipam", "etcd"],
+    ));
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(
@@ -999,19 +966,10 @@ fn definitions_must_agree_across_hosts() {
     assert!(!h2.config.join("networks/net.json").exists());
     // The same definition is fine (the parent may have another name on each host).
     h2.ns.sh("ip link set p0 name uplink");
-    h2.ok(&[
-        "network",
-        "create",
-        "net",
-        "--driver",
-        driver(),
-        "--parent",
+    h2.ok(&network_create(
         "uplink",
-        "--subnet",
-        SUBNET,
-        "--ipam",
-        "etcd",
-    ]);
+        &["--subnet", SUBNET, "--ipam", "etcd"],
+    ));
     // Edited by hand behind the tool's back: the hook refuses before any address is taken.
     let file = h2.config.join("networks/net.json");
     let text_ = std::fs::read_to_string(&file).expect("definition");
@@ -1037,19 +995,10 @@ fn definitions_must_agree_across_hosts() {
     h1.ok(&["network", "rm", "net"]);
     assert_ok("first use records the plan", &create(&h2, "x", &ctr));
     assert_eq!(h2.lease_count(), 1);
-    let out = h1.hook(&[
-        "network",
-        "create",
-        "net",
-        "--driver",
-        driver(),
-        "--parent",
+    let out = h1.hook(&network_create(
         "p0",
-        "--subnet",
-        SUBNET,
-        "--ipam",
-        "etcd",
-    ]);
+        &["--subnet", SUBNET, "--ipam", "etcd"],
+    ));
     let err = text(&out.stderr);
     assert!(
         err.contains("with subnets 10.80.0.0/24 (gateway 10.80.0.254), but this host defines it with 10.80.0.0/24 (gateway 10.80.0.1)"),

@@ -26,23 +26,7 @@ fuzz_target!(|data: &[u8]| {
     let Command::Network(NetworkCmd::Create(args)) = cli.command else {
         return;
     };
-    // As commands/network.rs `create` does.
-    #[allow(clippy::needless_update)]
-    let spec = NetworkSpec {
-        name: args.name,
-        driver: args.driver,
-        mode: args.mode,
-        flag: args.flag,
-        parent: args.parent,
-        internal: args.internal,
-        mtu: args.mtu,
-        subnets: args.subnet,
-        gateways: args.gateway,
-        ip_ranges: args.ip_range,
-        // Fields added later keep their defaults until this target learns them.
-        ..Default::default()
-    };
-    if let Some(net) = common::check_build(spec) {
+    if let Some(net) = common::check_build(NetworkSpec::from(args)) {
         let json = serde_json::to_vec_pretty(&net).expect("serialize");
         let back: ipvlan_hook::network::Network = serde_json::from_slice(&json).expect("re-read");
         assert_eq!(back, net);

@@ -127,21 +127,28 @@ pub fn run(cmd: NetworkCmd, dirs: &Dirs) -> Result<()> {
     }
 }
 
+/// The network `network create` asks for (the fuzz target network_create builds it too).
+impl From<CreateArgs> for NetworkSpec {
+    fn from(args: CreateArgs) -> NetworkSpec {
+        NetworkSpec {
+            name: args.name,
+            driver: args.driver,
+            mode: args.mode,
+            flag: args.flag,
+            parent: args.parent,
+            internal: args.internal,
+            mtu: args.mtu,
+            subnets: args.subnet,
+            gateways: args.gateway,
+            ip_ranges: args.ip_range,
+        }
+    }
+}
+
 fn create(args: CreateArgs, networks: &NetworkStore, dirs: &Dirs) -> Result<()> {
-    let spec = NetworkSpec {
-        name: args.name,
-        driver: args.driver,
-        mode: args.mode,
-        flag: args.flag,
-        parent: args.parent,
-        internal: args.internal,
-        mtu: args.mtu,
-        subnets: args.subnet,
-        gateways: args.gateway,
-        ip_ranges: args.ip_range,
-    };
-    let (mut net, warnings) = spec.build(crate::random_id())?;
-    net.ipam = args.ipam;
+    let ipam = args.ipam;
+    let (mut net, warnings) = NetworkSpec::from(args).build(crate::random_id())?;
+    net.ipam = ipam;
     let _lock = networks.lock()?;
     if networks.exists(&net.name) {
         bail!("network {} already exists", net.name);

@@ -157,17 +157,7 @@ impl Host {
     /// `with_parent`, plus network `net` on p0 with the test driver and `args` (subnets…).
     pub fn with_network(tag: &str, args: &[&str]) -> Host {
         let host = Host::with_parent(tag);
-        let mut full = vec![
-            "network",
-            "create",
-            "net",
-            "--driver",
-            driver(),
-            "--parent",
-            "p0",
-        ];
-        full.extend_from_slice(args);
-        host.ok(&full);
+        host.ok(&network_create("p0", args));
         host
     }
 
@@ -214,6 +204,13 @@ impl Host {
 
     /// Run the OCI hook at `stage` with `state` on stdin, as a runtime does.
     pub fn oci_hook(&self, stage: &str, state: &str) -> Output {
+        self.spawn_oci_hook(stage, state)
+            .wait_with_output()
+            .expect("wait for hook")
+    }
+
+    /// `oci_hook`, started but not waited for (to run many at once).
+    pub fn spawn_oci_hook(&self, stage: &str, state: &str) -> Child {
         let mut child = self
             .hook_cmd(&["hook", stage])
             .stdin(Stdio::piped())
@@ -222,8 +219,12 @@ impl Host {
             .spawn()
             .expect("spawn hook");
         // The hook may stop reading early (oversized input): EPIPE here is its business.
-        let _ = child.stdin.take().unwrap().write_all(state.as_bytes());
-        child.wait_with_output().unwrap()
+        let _ = child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(state.as_bytes());
+        child
     }
 
     pub fn lease_count(&self) -> usize {
@@ -241,6 +242,21 @@ impl Drop for Host {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// `network create net` on `parent` with the test driver, then `args` (subnets…).
+pub fn network_create<'a>(parent: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut full = vec![
+        "network",
+        "create",
+        "net",
+        "--driver",
+        driver(),
+        "--parent",
+        parent,
+    ];
+    full.extend_from_slice(args);
+    full
 }
 
 /// The OCI state JSON a runtime writes for `id` at createRuntime (`pid` given) or poststop.
