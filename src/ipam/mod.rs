@@ -642,6 +642,57 @@ mod tests {
         assert_eq!(all_leases(&store), ["net c1 10.1.0.50"]);
     }
 
+    /// The state a SIGKILL leaves between creating the new lease of a move to a static address
+    /// and removing the old one: both held by c1/eth0, recorded for a process that is gone.
+    fn torn_move(store: &LeaseFiles, pools: &[Pool]) {
+        let dead = Request {
+            want_v6: false,
+            owner: dead_owner(),
+            ..req("c1", pools)
+        };
+        let old = allocate(store, &dead).expect("old lease");
+        let new = Lease {
+            address: ip("10.1.0.50"),
+            ..old[0].clone()
+        };
+        assert!(store.lock("net").expect("lock").create(&new).expect("new"));
+        assert_eq!(all_leases(store), ["net c1 10.1.0.2", "net c1 10.1.0.50"]);
+    }
+
+    #[test]
+    fn a_move_killed_halfway_is_cleaned_by_the_next_allocate_release_or_gc() {
+        let pools = dual();
+        let moved = Request {
+            want_v6: false,
+            static_v4: Some(ip("10.1.0.50")),
+            owner: Owner::of_pid(std::process::id()).expect("own stat"),
+            ..req("c1", &pools)
+        };
+        let dir = TestDir::new();
+        let store = LeaseFiles::new(dir.path());
+        torn_move(&store, &pools);
+        assert_eq!(
+            addrs(&allocate(&store, &moved).expect("again")),
+            ["10.1.0.50"]
+        );
+        assert_eq!(all_leases(&store), ["net c1 10.1.0.50"]);
+
+        let dir = TestDir::new();
+        let store = LeaseFiles::new(dir.path());
+        torn_move(&store, &pools);
+        assert_eq!(release(&store, "c1").expect("release").len(), 2);
+        assert!(all_leases(&store).is_empty());
+
+        let dir = TestDir::new();
+        let store = LeaseFiles::new(dir.path());
+        torn_move(&store, &pools);
+        assert_eq!(
+            addrs(&gc(&store, false).expect("gc")),
+            ["10.1.0.2", "10.1.0.50"]
+        );
+        assert!(all_leases(&store).is_empty());
+    }
+
     #[test]
     fn failure_in_the_second_family_releases_the_first() {
         let dir = TestDir::new();
