@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use crate::error::{Context, Error, Result};
 use crate::ipam::{self, Lease, LeaseStore, Owner, Pool, Request};
-use crate::netlink::{Rtnl, SlaveSpec};
+use crate::netlink::{Link, Rtnl, SlaveSpec};
 use crate::netns::{Netns, write_sysctl};
 use crate::network::{Network, parent};
 
@@ -29,71 +29,44 @@ pub fn setup(
     att: &Attachment,
     netns: &Netns,
 ) -> Result<Vec<Lease>> {
-    let net = att.network;
-    let parent = parent::ensure(rtnl, net)?;
-    let pools: Vec<Pool> = net
-        .subnets
-        .iter()
-        .map(|s| Pool {
-            subnet: s.subnet,
-            ip_range: s.ip_range,
-            gateway: s.gateway,
-        })
-        .collect();
-    let leases = ipam::allocate(
-        store,
-        &Request {
-            network: &net.name,
-            container: att.container,
-            ifname: att.ifname,
-            pools: &pools,
-            want_v4: net.has_family(false),
-            want_v6: net.has_family(true),
-            static_v4: att.static_v4,
-            static_v6: att.static_v6,
-            owner: att.owner.clone(),
-        },
-    )
-    .with_context(|| format!("container {}", att.container))?;
-
-    let mut created = None;
-    let result = configure(rtnl, att, &parent, netns, &leases, &mut created);
-    if let Err(err) = result {
-        let mut errors = vec![err];
-        if let Some(index) = created
-            && let Err(e) = rtnl.in_netns(netns).and_then(|ns| ns.del_link(index))
-        {
-            errors.push(e.context(format!(
-                "rollback: cannot delete the new link in {}",
-                netns.path().display()
-            )));
-        }
-        if let Err(e) = ipam::release(store, att.container) {
-            errors.push(e.context(format!(
-                "rollback: cannot release the leases of container {}",
-                att.container
-            )));
-        }
-        return Err(Error::join(errors).expect("at least the setup error"));
+    let parent = parent::ensure(rtnl, att.network)?;
+    let leases = allocate(store, att)?;
+    let mut made = None;
+    let Err(err) = make_link(rtnl, att, &parent, netns, &leases, &mut made) else {
+        return Ok(leases);
+    };
+    let mut errors = vec![err];
+    if let Some((ns, index)) = made
+        && let Err(e) = ns.del_link(index)
+    {
+        errors.push(e.context(format!(
+            "rollback: cannot delete the new link in {}",
+            netns.path().display()
+        )));
     }
-    Ok(leases)
+    if let Err(e) = ipam::release(store, att.container) {
+        errors.push(e.context(format!(
+            "rollback: cannot release the leases of container {}",
+            att.container
+        )));
+    }
+    Err(Error::join(errors).expect("at least the setup error"))
 }
 
-/// Create, name, address, raise and route the slave. Order matters: the link is created under
-/// a temporary name straight into the netns (the final name may exist in the host), addresses
-/// only after the move (a move drops them), routes only once it is up.
-fn configure(
+/// Create the slave under a temporary name straight into the netns (the final name may exist
+/// in the host), tag and rename it there, then address it (a move drops addresses), raise it,
+/// and route (routes need it up). `made` gets the link, for the rollback, as soon as it is
+/// known.
+fn make_link(
     rtnl: &Rtnl,
     att: &Attachment,
-    parent: &crate::netlink::Link,
+    parent: &Link,
     netns: &Netns,
     leases: &[Lease],
-    created: &mut Option<u32>,
+    made: &mut Option<(Rtnl, u32)>,
 ) -> Result<()> {
     let net = att.network;
-    let ns_path = netns.path().display();
-    let ns = rtnl.in_netns(netns)?;
-    check_existing(&ns, att, &ns_path.to_string())?;
+    let ns_path = netns.path().display().to_string();
     let tmp = temp_name();
     let spec = SlaveSpec {
         driver: net.driver,
@@ -107,31 +80,72 @@ fn configure(
             net.driver, net.parent
         )
     })?;
-    let link = ns
-        .link(&tmp)?
-        .ok_or_else(|| Error::msg(format!("new link {tmp} is missing from netns {ns_path}")))?;
-    *created = Some(link.index);
-    let ifname = att.ifname;
-    ns.rename(link.index, ifname, att.container).map_err(|e| {
-        if e.errno() == Some(libc::EEXIST) {
-            Error::msg(format!("interface {ifname} already exists in netns {ns_path}: choose another name with ipvlan.ifname"))
-        } else {
-            e.context(format!("cannot rename {tmp} to {ifname} in netns {ns_path}"))
-        }
-    })?;
+    // One visit to the netns (a thread each, netns.rs): the socket for every later request,
+    // the new link's index, and the sysctls, which only a writer inside the netns can set. They
+    // follow the link through its rename.
     let has_v6 = net.has_family(true);
-    netns
-        .run(|| link_sysctls(ifname, has_v6))
-        .with_context(|| format!("interface {ifname} in netns {ns_path}"))?;
+    let (ns, index, sysctls) = netns.run(|| {
+        let ns = Rtnl::current()?;
+        let link = ns
+            .link(&tmp)?
+            .ok_or_else(|| Error::msg(format!("new link {tmp} is missing from netns {ns_path}")))?;
+        Ok((ns, link.index, link_sysctls(&tmp, has_v6)))
+    })?;
+    let ns = &made.insert((ns, index)).0;
+    let ifname = att.ifname;
+    sysctls.with_context(|| format!("interface {ifname} in netns {ns_path}"))?;
+    rename(ns, index, att, &ns_path)
+        .with_context(|| format!("cannot rename {tmp} to {ifname} in netns {ns_path}"))?;
+    configure(ns, index, att, leases, &ns_path)
+}
+
+fn allocate(store: &dyn LeaseStore, att: &Attachment) -> Result<Vec<Lease>> {
+    let net = att.network;
+    let pools: Vec<Pool> = net
+        .subnets
+        .iter()
+        .map(|s| Pool {
+            subnet: s.subnet,
+            ip_range: s.ip_range,
+            gateway: s.gateway,
+        })
+        .collect();
+    ipam::allocate(
+        store,
+        &Request {
+            network: &net.name,
+            container: att.container,
+            ifname: att.ifname,
+            pools: &pools,
+            want_v4: net.has_family(false),
+            want_v6: net.has_family(true),
+            static_v4: att.static_v4,
+            static_v6: att.static_v6,
+            owner: att.owner.clone(),
+        },
+    )
+    .with_context(|| format!("container {}", att.container))
+}
+
+/// Address, raise and route the new link.
+fn configure(
+    ns: &Rtnl,
+    index: u32,
+    att: &Attachment,
+    leases: &[Lease],
+    ns_path: &str,
+) -> Result<()> {
+    let net = att.network;
+    let ifname = att.ifname;
     for l in leases {
-        add_address(&ns, link.index, l, &net.parent).with_context(|| {
+        add_address(ns, index, l, &net.parent).with_context(|| {
             format!(
                 "cannot add {}/{} to {ifname} in netns {ns_path}",
                 l.address, l.prefix_len
             )
         })?;
     }
-    ns.set_up(link.index)
+    ns.set_up(index)
         .with_context(|| format!("cannot bring {ifname} up in netns {ns_path}"))?;
     if net.internal {
         return Ok(());
@@ -147,7 +161,7 @@ fn configure(
             None
         };
         let via = gateway.map_or_else(|| format!("dev {ifname}"), |g| format!("via {g}"));
-        match ns.add_default_route(link.index, v6, gateway) {
+        match ns.add_default_route(index, v6, gateway) {
             // Another interface of a shared netns (a pod) routes already: keep its route
             // rather than fail the container (moby#48576).
             Err(e) if e.errno() == Some(libc::EEXIST) => crate::warn(&format!(
@@ -160,28 +174,34 @@ fn configure(
     Ok(())
 }
 
-/// A link already named `ifname` in the netns is replaced when it is this container's own (an
-/// engine restarted, createRuntime ran twice); anything else there is not ours to touch: in a
-/// shared netns (a pod) it may be another container's interface.
-fn check_existing(ns: &Rtnl, att: &Attachment, ns_path: &str) -> Result<()> {
-    let Some(old) = ns.link(att.ifname)? else {
-        return Ok(());
-    };
-    if is_ours(&old, att.container) {
-        return ns
-            .del_link(old.index)
-            .with_context(|| format!("cannot replace {} in netns {ns_path}", att.ifname));
+/// Give the new link its final name, tagged with the container id. A link already named so is
+/// replaced when it is this container's own (an engine restarted, createRuntime ran twice);
+/// anything else there is not ours to touch: in a shared netns (a pod) it may be another
+/// container's interface. Looking only when the name is taken saves a request per setup.
+fn rename(ns: &Rtnl, index: u32, att: &Attachment, ns_path: &str) -> Result<()> {
+    let ifname = att.ifname;
+    match ns.rename(index, ifname, att.container) {
+        Err(e) if e.errno() == Some(libc::EEXIST) => {}
+        r => return r,
     }
-    let owner = match (&old.kind, &old.alias) {
-        (Some(k), Some(a)) if matches!(k.as_str(), "ipvlan" | "macvlan") => {
-            format!("it belongs to container {a}")
-        }
-        _ => "ipvlan-hook did not create it".to_string(),
+    let Some(old) = ns.link(ifname)? else {
+        // Gone in between: the name is free now.
+        return ns.rename(index, ifname, att.container);
     };
-    crate::bail!(
-        "interface {} already exists in netns {ns_path} ({owner}): give this container another name with ipvlan.ifname",
-        att.ifname
-    )
+    if !is_ours(&old, att.container) {
+        let owner = match (&old.kind, &old.alias) {
+            (Some(k), Some(a)) if matches!(k.as_str(), "ipvlan" | "macvlan") => {
+                format!("it belongs to container {a}")
+            }
+            _ => "ipvlan-hook did not create it".to_string(),
+        };
+        crate::bail!(
+            "interface {ifname} already exists in netns {ns_path} ({owner}): give this container another name with ipvlan.ifname"
+        );
+    }
+    ns.del_link(old.index)
+        .with_context(|| format!("cannot replace the old {ifname} in netns {ns_path}"))?;
+    ns.rename(index, ifname, att.container)
 }
 
 /// Did the hook create `link` for `container`?
@@ -248,15 +268,14 @@ fn temp_name() -> String {
 /// the launcher's netns held by a leftover process) and release its leases. Missing netns, link
 /// or lease count as done.
 pub fn teardown(
-    rtnl: Option<&Rtnl>,
     store: &dyn LeaseStore,
     container: &str,
     ifname: &str,
     netns: Option<&Netns>,
 ) -> Result<Vec<Lease>> {
     let mut errors = Vec::new();
-    if let (Some(rtnl), Some(ns)) = (rtnl, netns)
-        && let Err(e) = delete_slave(rtnl, container, ifname, ns)
+    if let Some(ns) = netns
+        && let Err(e) = delete_slave(container, ifname, ns)
     {
         errors.push(e);
     }
@@ -275,8 +294,8 @@ pub fn teardown(
     }
 }
 
-fn delete_slave(rtnl: &Rtnl, container: &str, ifname: &str, netns: &Netns) -> Result<()> {
-    let ns = rtnl.in_netns(netns)?;
+fn delete_slave(container: &str, ifname: &str, netns: &Netns) -> Result<()> {
+    let ns = Rtnl::in_netns(netns)?;
     match ns.link(ifname)? {
         // Never a link someone else put there, nor another container's in a shared netns.
         Some(link) if is_ours(&link, container) => ns

@@ -59,7 +59,7 @@ fn create(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
         owner.netns = Some(path.clone());
         owner.netns_inode = Some(netns.inode()?);
     }
-    let rtnl = Rtnl::host()?;
+    let rtnl = Rtnl::current()?;
     let att = Attachment {
         network: &network,
         container: id,
@@ -98,17 +98,7 @@ fn poststop(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
         .as_deref()
         .filter(|p| p.exists())
         .and_then(|p| Netns::open(p).ok());
-    let rtnl = match netns {
-        Some(_) => Some(Rtnl::host()?),
-        None => None,
-    };
-    let released = attach::teardown(
-        rtnl.as_ref(),
-        &*store,
-        &state.id,
-        ann.ifname(),
-        netns.as_ref(),
-    )?;
+    let released = attach::teardown(&*store, &state.id, ann.ifname(), netns.as_ref())?;
     for l in released {
         crate::info(&format!(
             "container {}: released {} on network {}",

@@ -85,7 +85,7 @@ pub fn run(args: RunArgs, dirs: &Dirs) -> Result<i32> {
     FORWARDED.iter().for_each(|s| signals.add(*s));
     pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&signals), None).context("cannot block signals")?;
 
-    let rtnl = Rtnl::host()?;
+    let rtnl = Rtnl::current()?;
     if adhoc && network.parent_owned.is_some() {
         parent::ensure(&rtnl, &network)?;
     }
@@ -111,7 +111,7 @@ fn attach_and_run(
     signals: SigSet,
 ) -> Result<i32> {
     let netns = Netns::create()?;
-    let ns = rtnl.in_netns(&netns)?;
+    let ns = Rtnl::in_netns(&netns)?;
     if let Some(lo) = ns.link("lo")? {
         ns.set_up(lo.index)
             .context("cannot bring lo up in the new netns")?;
@@ -129,7 +129,7 @@ fn attach_and_run(
     attach::setup(rtnl, &*store, &att, &netns)?;
     let status = spawn_and_wait(&args.command, &netns, signals);
     // A command may leave processes holding the netns: take the link out explicitly.
-    let torn = attach::teardown(Some(rtnl), &*store, id, &args.ifname, Some(&netns));
+    let torn = attach::teardown(&*store, id, &args.ifname, Some(&netns));
     let status = status?;
     torn?;
     Ok(status)
@@ -198,7 +198,7 @@ fn resolve(args: &RunArgs, dirs: &Dirs) -> Result<(Network, bool)> {
     };
     let (mut net, warnings) = spec.build(id)?;
     warnings.iter().for_each(|w| crate::warn(w));
-    let rtnl = Rtnl::host()?;
+    let rtnl = Rtnl::current()?;
     parent::plan(&rtnl, &mut net)?;
     if net.parent_owned == Some(crate::network::OwnedParent::Vlan) {
         bail!(

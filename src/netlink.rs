@@ -1,31 +1,37 @@
-//! The only module that speaks rtnetlink. A small synchronous facade over the async crate, on a
-//! current-thread tokio runtime: the rest of the program stays plain blocking code, and every
-//! netlink call of the project is here, where a crate upgrade has to touch it.
+//! The only module that speaks rtnetlink: a small synchronous facade, every netlink call of the
+//! project in one place, where a crate upgrade has to touch it. Messages come from rtnetlink's
+//! builders and its `packet_route` types; they travel over a plain blocking socket, one request
+//! and its acknowledgement at a time. The hook is a short-lived process that sends a handful of
+//! requests in sequence: the async runtime this facade used to sit on only added start-up time
+//! and memory (docs/benchmark-notes.md).
 
+use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::rc::Rc;
 
-use futures_util::TryStreamExt;
+use rtnetlink::packet_core::{
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
+};
+use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
 use rtnetlink::packet_route::link::{
     InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVlan, IpVlanFlags, IpVlanMode, LinkAttribute,
     LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
 };
 use rtnetlink::packet_route::route::RouteScope;
+use rtnetlink::sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use rtnetlink::{
-    Handle, LinkDummy, LinkIpVlan, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVlan,
-    RouteMessageBuilder,
+    AddressMessageBuilder, LinkDummy, LinkIpVlan, LinkMacVlan, LinkMessageBuilder, LinkUnspec,
+    LinkVlan, RouteMessageBuilder,
 };
-use tokio::runtime::Runtime;
 
 use crate::error::{Error, Result};
 use crate::netns::Netns;
 use crate::network::{Driver, Flag, Mode};
 
-/// A netlink route socket bound to one network namespace.
+/// A netlink route socket bound to one network namespace: the one it was opened in.
 pub struct Rtnl {
-    rt: Rc<Runtime>,
-    handle: Handle,
+    socket: Socket,
+    seq: Cell<u32>,
 }
 
 /// What we need to know about a link, decoded from the kernel's answer.
@@ -57,61 +63,106 @@ pub struct SlaveSpec {
     pub mtu: Option<u32>,
 }
 
-impl Rtnl {
-    /// A socket in the namespace of the calling thread (the host, for the hook).
-    pub fn host() -> Result<Rtnl> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .map_err(|e| Error::from(e).context("cannot start the netlink runtime"))?;
-        let rt = Rc::new(rt);
-        let handle = connect(&rt)?;
-        Ok(Rtnl { rt, handle })
-    }
+/// Receive buffer: one answer to one request (a link message is 1-2 KiB without VF details).
+const RECV_BUF: usize = 32 * 1024;
 
-    /// A socket opened inside `ns` (on a thread that entered it), used from this thread. The
-    /// kernel binds a netlink socket to the namespace it was created in.
-    pub fn in_netns(&self, ns: &Netns) -> Result<Rtnl> {
-        let rt_handle = self.rt.handle().clone();
-        let (conn, handle) = ns.run(move || {
-            let _guard = rt_handle.enter();
-            let (conn, handle, _) = rtnetlink::new_connection()
-                .map_err(|e| Error::from(e).context("cannot open a netlink socket"))?;
-            Ok((conn, handle))
-        })?;
-        self.rt.spawn(conn);
+impl Rtnl {
+    /// A socket in the network namespace of the calling thread (the host, for the hook; inside
+    /// `Netns::run`, that namespace). The kernel binds a netlink socket to the namespace it was
+    /// created in, whichever thread uses it later.
+    pub fn current() -> Result<Rtnl> {
+        let socket = Socket::new(NETLINK_ROUTE)
+            .and_then(|s| s.connect(&SocketAddr::new(0, 0)).map(|()| s))
+            .map_err(|e| Error::from(e).context("cannot open a netlink socket"))?;
         Ok(Rtnl {
-            rt: self.rt.clone(),
-            handle,
+            socket,
+            seq: Cell::new(0),
         })
     }
 
+    /// A socket opened inside `ns`, to be used from this thread.
+    pub fn in_netns(ns: &Netns) -> Result<Rtnl> {
+        ns.run(Rtnl::current)
+    }
+
+    /// Send one request and wait for the kernel's acknowledgement; returns the message the
+    /// kernel answered with before it, if any (the link a GETLINK asked for).
+    fn request(&self, msg: RouteNetlinkMessage, flags: u16) -> Result<Option<RouteNetlinkMessage>> {
+        let seq = self.seq.get().wrapping_add(1);
+        self.seq.set(seq);
+        let mut req = NetlinkMessage::from(msg);
+        req.header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+        req.header.sequence_number = seq;
+        req.finalize();
+        let mut buf = vec![0; req.buffer_len()];
+        req.serialize(&mut buf);
+        self.socket
+            .send(&buf, 0)
+            .map_err(|e| Error::from(e).context("cannot send a netlink request"))?;
+
+        let mut answer = None;
+        let mut rx: Vec<u8> = Vec::with_capacity(RECV_BUF);
+        loop {
+            rx.clear();
+            let len = self
+                .socket
+                .recv(&mut rx, 0)
+                .map_err(|e| Error::from(e).context("cannot read the kernel's netlink answer"))?;
+            if len > rx.len() {
+                crate::bail!("netlink answer of {len} bytes does not fit in {RECV_BUF} bytes");
+            }
+            let mut rest = &rx[..];
+            while !rest.is_empty() {
+                let msg =
+                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(rest).map_err(|e| {
+                        Error::msg(format!("cannot decode the kernel's netlink answer: {e}"))
+                    })?;
+                // Messages are padded to 4 bytes; the last one may end the datagram unpadded.
+                let size = (msg.header.length as usize).next_multiple_of(4).max(16);
+                rest = rest.get(size..).unwrap_or_default();
+                if msg.header.sequence_number != seq {
+                    continue;
+                }
+                match msg.payload {
+                    NetlinkPayload::Error(e) => {
+                        return match e.code {
+                            None => Ok(answer),
+                            Some(code) => Err(errno_error(-code.get())),
+                        };
+                    }
+                    NetlinkPayload::Done(_) => return Ok(answer),
+                    NetlinkPayload::InnerMessage(m) => answer = Some(m),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Ask for a link; one that does not exist is `None`.
+    fn get_link(&self, msg: LinkMessage) -> Result<Option<Link>> {
+        match self.request(RouteNetlinkMessage::GetLink(msg), 0) {
+            Ok(Some(RouteNetlinkMessage::NewLink(m))) => Ok(Some(decode_link(&m))),
+            Ok(_) => Ok(None),
+            Err(e) if e.errno() == Some(libc::ENODEV) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn new_link(&self, msg: LinkMessage) -> Result<()> {
+        self.request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)
+            .map(drop)
+    }
+
+    fn set_link(&self, msg: LinkMessage) -> Result<()> {
+        self.request(RouteNetlinkMessage::SetLink(msg), 0).map(drop)
+    }
+
     pub fn link(&self, name: &str) -> Result<Option<Link>> {
-        let req = self
-            .handle
-            .link()
-            .get()
-            .match_name(name.to_string())
-            .execute();
-        self.first_link(req)
+        self.get_link(LinkUnspec::new_with_name(name).build())
     }
 
     pub fn link_by_index(&self, index: u32) -> Result<Option<Link>> {
-        let req = self.handle.link().get().match_index(index).execute();
-        self.first_link(req)
-    }
-
-    fn first_link(
-        &self,
-        mut stream: impl futures_util::Stream<Item = Result<LinkMessage, rtnetlink::Error>> + Unpin,
-    ) -> Result<Option<Link>> {
-        match self.rt.block_on(stream.try_next()) {
-            Ok(msg) => Ok(msg.map(|m| decode_link(&m))),
-            Err(e) => match errno_of(&e) {
-                Some(libc::ENODEV) => Ok(None),
-                _ => Err(nl_error(e)),
-            },
-        }
+        self.get_link(LinkUnspec::new_with_index(index).build())
     }
 
     /// Create the container's slave of `parent`, under `name`, directly inside `target`:
@@ -124,24 +175,19 @@ impl Rtnl {
         target: &Netns,
     ) -> Result<()> {
         let msg = slave_message(name, parent.index, spec, target.raw_fd());
-        self.rt
-            .block_on(self.handle.link().add(msg).execute())
+        self.new_link(msg)
             .map_err(|e| kind_error(e, spec.driver.kernel_kind()))
     }
 
     /// An 802.1q sub-interface `name` with `vid` on `base`, brought up.
     pub fn add_vlan(&self, name: &str, base: u32, vid: u16) -> Result<()> {
-        let msg = LinkVlan::new(name, base, vid).up().build();
-        self.rt
-            .block_on(self.handle.link().add(msg).execute())
+        self.new_link(LinkVlan::new(name, base, vid).up().build())
             .map_err(|e| kind_error(e, "vlan"))
     }
 
     /// A dummy link, brought up: the parent of a network isolated on this host.
     pub fn add_dummy(&self, name: &str) -> Result<()> {
-        let msg = LinkDummy::new(name).up().build();
-        self.rt
-            .block_on(self.handle.link().add(msg).execute())
+        self.new_link(LinkDummy::new(name).up().build())
             .map_err(|e| kind_error(e, "dummy"))
     }
 
@@ -152,10 +198,10 @@ impl Rtnl {
         let msg = LinkMessageBuilder::<LinkIpVlan>::new("ipvlan-probe")
             .mode(IpVlanMode::L2)
             .build();
-        match self.rt.block_on(self.handle.link().add(msg).execute()) {
-            Err(e) if errno_of(&e) == Some(libc::EOPNOTSUPP) => Ok(false),
-            Err(e) if errno_of(&e) == Some(libc::EINVAL) => Ok(true),
-            Err(e) => Err(nl_error(e).context("cannot probe the kernel for ipvlan support")),
+        match self.new_link(msg) {
+            Err(e) if e.errno() == Some(libc::EOPNOTSUPP) => Ok(false),
+            Err(e) if e.errno() == Some(libc::EINVAL) => Ok(true),
+            Err(e) => Err(e.context("cannot probe the kernel for ipvlan support")),
             Ok(()) => Err(Error::msg(
                 "the kernel created an ipvlan link without a parent: unexpected; delete link ipvlan-probe",
             )),
@@ -164,41 +210,51 @@ impl Rtnl {
 
     /// Give a link its final name and the alias that says whose it is, in one request.
     pub fn rename(&self, index: u32, name: &str, alias: &str) -> Result<()> {
-        let msg = LinkUnspec::new_with_index(index)
-            .name(name.to_string())
-            .alias(alias)
-            .build();
-        self.rt
-            .block_on(self.handle.link().set(msg).execute())
-            .map_err(nl_error)
+        self.set_link(
+            LinkUnspec::new_with_index(index)
+                .name(name.to_string())
+                .alias(alias)
+                .build(),
+        )
     }
 
     pub fn set_up(&self, index: u32) -> Result<()> {
-        let msg = LinkUnspec::new_with_index(index).up().build();
-        self.rt
-            .block_on(self.handle.link().set(msg).execute())
-            .map_err(nl_error)
+        self.set_link(LinkUnspec::new_with_index(index).up().build())
     }
 
     /// Delete a link; one that is already gone is not an error.
     pub fn del_link(&self, index: u32) -> Result<()> {
-        match self.rt.block_on(self.handle.link().del(index).execute()) {
-            Err(e) if errno_of(&e) == Some(libc::ENODEV) => Ok(()),
-            r => r.map_err(nl_error),
+        let msg = LinkUnspec::new_with_index(index).build();
+        match self.request(RouteNetlinkMessage::DelLink(msg), 0) {
+            Err(e) if e.errno() == Some(libc::ENODEV) => Ok(()),
+            r => r.map(drop),
         }
     }
 
     /// Add an address. IPv6 addresses skip duplicate address detection (`nodad`): they are
     /// usable at once, as Docker's are, and IPAM already guarantees uniqueness.
     pub fn add_address(&self, index: u32, addr: IpAddr, prefix_len: u8) -> Result<()> {
-        let mut req = self.handle.address().add(index, addr, prefix_len);
-        if addr.is_ipv6() {
-            let msg = req.message_mut();
-            msg.header.flags |= AddressHeaderFlags::Nodad;
-            msg.attributes
-                .push(AddressAttribute::Flags(AddressFlags::Nodad));
-        }
-        self.rt.block_on(req.execute()).map_err(nl_error)
+        let msg = match addr {
+            IpAddr::V4(a) => AddressMessageBuilder::<Ipv4Addr>::new()
+                .index(index)
+                .address(a, prefix_len)
+                .build(),
+            IpAddr::V6(a) => {
+                let mut msg = AddressMessageBuilder::<Ipv6Addr>::new()
+                    .index(index)
+                    .address(a, prefix_len)
+                    .build();
+                msg.header.flags |= AddressHeaderFlags::Nodad;
+                msg.attributes
+                    .push(AddressAttribute::Flags(AddressFlags::Nodad));
+                msg
+            }
+        };
+        self.request(
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .map(drop)
     }
 
     /// Default route of one family: via `gateway`, or straight out of the device (L3 modes).
@@ -220,9 +276,11 @@ impl Rtnl {
                 .output_interface(index)
                 .build(),
         };
-        self.rt
-            .block_on(self.handle.route().add(msg).execute())
-            .map_err(nl_error)
+        self.request(
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .map(drop)
     }
 }
 
@@ -248,12 +306,10 @@ impl Rtnl {
     }
 
     fn probe(&self, what: &str, msg: LinkMessage, refused: i32) -> Result<bool> {
-        match self.rt.block_on(self.handle.link().add(msg).execute()) {
-            Err(e) if errno_of(&e) == Some(libc::EOPNOTSUPP) => Ok(false),
-            Err(e) if errno_of(&e) == Some(refused) => Ok(true),
-            Err(e) => {
-                Err(nl_error(e).context(format!("cannot probe the kernel for {what} support")))
-            }
+        match self.new_link(msg) {
+            Err(e) if e.errno() == Some(libc::EOPNOTSUPP) => Ok(false),
+            Err(e) if e.errno() == Some(refused) => Ok(true),
+            Err(e) => Err(e.context(format!("cannot probe the kernel for {what} support"))),
             Ok(()) => {
                 // A kernel that accepted the request after all: the driver is there; take the
                 // link away again.
@@ -268,14 +324,6 @@ impl Rtnl {
 
 /// Name of the links the probes ask for (and the kernel refuses).
 const PROBE_LINK: &str = "ipvh-probe";
-
-fn connect(rt: &Runtime) -> Result<Handle> {
-    let _guard = rt.enter();
-    let (conn, handle, _) = rtnetlink::new_connection()
-        .map_err(|e| Error::from(e).context("cannot open a netlink socket"))?;
-    rt.spawn(conn);
-    Ok(handle)
-}
 
 /// The netlink message that creates a container's slave (separate for unit tests).
 fn slave_message(name: &str, parent: u32, spec: SlaveSpec, netns_fd: i32) -> LinkMessage {
@@ -402,25 +450,15 @@ fn kind_name(k: &InfoKind) -> String {
     }
 }
 
-fn errno_of(e: &rtnetlink::Error) -> Option<i32> {
-    match e {
-        rtnetlink::Error::NetlinkError(msg) => Some(-msg.raw_code()),
-        _ => None,
-    }
-}
-
-fn nl_error(e: rtnetlink::Error) -> Error {
-    match e {
-        rtnetlink::Error::NetlinkError(msg) => {
-            Error::with_errno(msg.to_io().to_string(), -msg.raw_code())
-        }
-        other => Error::msg(other.to_string()),
-    }
+/// A kernel error as the OS reports it ("File exists (os error 17)"), errno kept for callers
+/// that treat some as success.
+fn errno_error(errno: i32) -> Error {
+    Error::with_errno(std::io::Error::from_raw_os_error(errno).to_string(), errno)
 }
 
 /// Link creation: a kernel without the driver answers EOPNOTSUPP ("Unknown device type").
-fn kind_error(e: rtnetlink::Error, kind: &str) -> Error {
-    if errno_of(&e) == Some(libc::EOPNOTSUPP) {
+fn kind_error(e: Error, kind: &str) -> Error {
+    if e.errno() == Some(libc::EOPNOTSUPP) {
         let (config, module) = match kind {
             "ipvlan" => ("CONFIG_IPVLAN", "ipvlan"),
             "macvlan" => ("CONFIG_MACVLAN", "macvlan"),
@@ -435,7 +473,7 @@ fn kind_error(e: rtnetlink::Error, kind: &str) -> Error {
             libc::EOPNOTSUPP,
         );
     }
-    nl_error(e)
+    e
 }
 
 #[cfg(test)]
@@ -516,9 +554,7 @@ mod tests {
 
     #[test]
     fn missing_driver_error_names_the_module() {
-        let mut msg = rtnetlink::packet_core::ErrorMessage::default();
-        msg.code = std::num::NonZeroI32::new(-libc::EOPNOTSUPP);
-        let e = kind_error(rtnetlink::Error::NetlinkError(msg), "ipvlan");
+        let e = kind_error(errno_error(libc::EOPNOTSUPP), "ipvlan");
         assert_eq!(
             e.to_string(),
             "kernel lacks ipvlan support (CONFIG_IPVLAN): load the ipvlan module (modprobe ipvlan)"

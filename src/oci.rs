@@ -68,23 +68,37 @@ impl State {
         if !config.exists() {
             return Ok(None);
         }
-        let spec = oci_spec::runtime::Spec::load(&config).map_err(|e| {
-            Error::msg(format!(
-                "cannot read bundle config {}: {e}",
-                config.display()
-            ))
-        })?;
+        let text = fs_err::read(&config).context("cannot read the bundle config")?;
+        let spec: BundleConfig = serde_json::from_slice(&text)
+            .map_err(|e| Error::msg(format!("invalid bundle config {}: {e}", config.display())))?;
         let path = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.namespaces().as_ref())
-            .and_then(|nss| {
-                nss.iter()
-                    .find(|ns| ns.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
-                    .and_then(|ns| ns.path().clone())
-            });
+            .linux
+            .and_then(|l| l.namespaces.into_iter().find(|ns| ns.kind == "network"))
+            .and_then(|ns| ns.path);
         Ok(path)
     }
+}
+
+/// The one part of config.json the hook needs. Read as just that, not as a whole runtime spec:
+/// this runs on every container start, and a full spec parser was most of the binary's code.
+#[derive(Deserialize)]
+struct BundleConfig {
+    #[serde(default)]
+    linux: Option<BundleLinux>,
+}
+
+#[derive(Deserialize)]
+struct BundleLinux {
+    #[serde(default)]
+    namespaces: Vec<BundleNamespace>,
+}
+
+#[derive(Deserialize)]
+struct BundleNamespace {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    path: Option<PathBuf>,
 }
 
 /// Container ids name lease index files: one safe path component, nothing more.
@@ -253,6 +267,40 @@ mod tests {
     const RUNC_CREATE: &str = r#"{"ociVersion":"1.0.2-dev","id":"rcp-runc-all","status":"creating","pid":26468,"bundle":"/tmp/b","annotations":{"ipvlan.network":"demo","org.example/foo":"bar"}}"#;
     const CRUN_POSTSTOP: &str = r#"{"ociVersion":"1.0","id":"rcp-crun-all","pid":0,"root":"/tmp/rootfs","bundle":"/tmp/b","status":"stopped","annotations":{"ipvlan.network":"demo"}}"#;
     const PODMAN_POSTSTOP: &str = r#"{"ociVersion":"1.0.2-dev","id":"3595fff6","status":"stopped","bundle":"/tmp/b","annotations":{"io.podman.annotations.autoremove":"TRUE","ipvlan.network":"demo"}}"#;
+
+    #[test]
+    fn precreated_netns_comes_from_the_bundle_config() {
+        let bundle = std::env::temp_dir().join(format!("ipvh-oci-test-{}", std::process::id()));
+        std::fs::create_dir_all(&bundle).unwrap();
+        let state = State {
+            id: "c".into(),
+            pid: None,
+            bundle: Some(bundle.clone()),
+            annotations: None,
+        };
+        let config = bundle.join("config.json");
+        let check = |json: &str| {
+            std::fs::write(&config, json).unwrap();
+            state.precreated_netns()
+        };
+        let podman = r#"{"ociVersion":"1.0.2","process":{"args":["sh"]},"linux":{"namespaces":[{"type":"pid"},{"type":"network","path":"/run/netns/netns-1"},{"type":"mount"}],"uidMappings":[]}}"#;
+        assert_eq!(
+            check(podman).unwrap(),
+            Some(PathBuf::from("/run/netns/netns-1"))
+        );
+        let runc = r#"{"linux":{"namespaces":[{"type":"network"},{"type":"pid"}]}}"#;
+        assert_eq!(check(runc).unwrap(), None);
+        assert_eq!(check(r#"{"ociVersion":"1.0.2"}"#).unwrap(), None);
+        let err = check(r#"{"linux":{"namespaces":[{"path":"/x"}]}}"#).unwrap_err();
+        assert!(
+            err.to_string().starts_with(&format!(
+                "invalid bundle config {}: missing field `type`",
+                config.display()
+            )),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&bundle).unwrap();
+    }
 
     #[test]
     fn states_as_runtimes_send_them() {

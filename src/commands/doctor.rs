@@ -128,9 +128,8 @@ fn kernel(out: &mut Checks) {
         ),
         ("dummy", Rtnl::dummy_supported, "CONFIG_DUMMY", "dummy"),
     ];
-    let scratch = Rtnl::host().and_then(|host| {
-        let ns = Netns::create()?;
-        let rtnl = host.in_netns(&ns)?;
+    let scratch = Netns::create().and_then(|ns| {
+        let rtnl = Rtnl::in_netns(&ns)?;
         Ok((ns, rtnl))
     });
     for (what, probe, config, module) in features {
@@ -227,7 +226,7 @@ fn networks(out: &mut Checks, config: &Path) {
         .iter()
         .filter_map(|(_, n)| n.as_ref().ok().cloned())
         .collect();
-    let rtnl = Rtnl::host();
+    let rtnl = Rtnl::current();
     for (name, net) in &loaded {
         let check = format!("network {name}");
         let result = net.as_ref().map_err(|e| e.to_string()).and_then(|net| {

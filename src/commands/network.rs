@@ -153,7 +153,7 @@ fn create(args: CreateArgs, networks: &NetworkStore, dirs: &Dirs) -> Result<()> 
     if networks.exists(&net.name) {
         bail!("network {} already exists", net.name);
     }
-    let rtnl = Rtnl::host()?;
+    let rtnl = Rtnl::current()?;
     parent::plan(&rtnl, &mut net)?;
     for other in networks.list()? {
         net.check_shares_parent_with(&other)?;
@@ -228,7 +228,7 @@ fn remove(name: &str, force: bool, networks: &NetworkStore, dirs: &Dirs) -> Resu
             networks.replace(&other)?;
         }
         _ => {
-            let rtnl = Rtnl::host()?;
+            let rtnl = Rtnl::current()?;
             parent::remove_owned(&rtnl, &net).with_context(|| format!("network {name}"))?;
         }
     }
