@@ -27,11 +27,18 @@ pub mod stores;
 
 /// Progress for operators, on stderr: runtimes may discard a hook's stdout.
 pub fn info(msg: &str) {
-    eprintln!("ipvlan-hook: {msg}");
+    log_line(&format!("ipvlan-hook: {msg}\n"));
 }
 
 pub fn warn(msg: &str) {
-    eprintln!("ipvlan-hook: warning: {msg}");
+    log_line(&format!("ipvlan-hook: warning: {msg}\n"));
+}
+
+/// One write per line (eprintln! makes several): lines of hooks running at once on the same
+/// log do not interleave.
+pub fn log_line(line: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// 64 hex digits from the kernel's random pool, like Docker's network ids.

@@ -9,7 +9,7 @@
 //! STATE_DIR/networks/NET/containers/ID    {"version":1,"addresses":[...]}: the addresses
 //!                                         container ID holds on NET, all interfaces
 //! STATE_DIR/networks/NET/cursor-SUBNET    last address handed out from pool SUBNET ('/' -> '_',
-//!                                         e.g. cursor-10.1.0.0_24); not fsynced
+//!                                         e.g. cursor-10.1.0.0_24); overwritten in place
 //! STATE_DIR/trash/                        networks being removed (renamed here, then deleted)
 //! ```
 //!
@@ -30,7 +30,7 @@
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::net::IpAddr;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use fs_err as fs;
@@ -436,11 +436,19 @@ impl NetworkLeases for Locked {
     }
 
     fn set_cursor(&mut self, pool: &IpNetwork, last: IpAddr) {
-        // Errors ignored: a lost or stale cursor only restarts round-robin.
-        if let Ok(tmp) = write_temp(&self.dir, last.to_string().as_bytes(), false)
-            && std::fs::rename(&tmp, self.cursor_path(pool)).is_err()
+        // Overwritten in place, padded to one width (an IPv6 address is at most 39 characters)
+        // so no older text survives: renaming a new file over it made ext4 (auto_da_alloc)
+        // write the file out on every setup, the slowest step of one. Errors are ignored: a
+        // lost, torn or stale cursor only restarts round-robin.
+        let record = format!("{last:<39}\n");
+        if let Ok(file) = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .open(self.cursor_path(pool))
         {
-            let _ = std::fs::remove_file(&tmp);
+            let _ = file.write_all_at(record.as_bytes(), 0);
         }
     }
 
@@ -459,7 +467,7 @@ impl NetworkLeases for Locked {
         }
         // Unreadable lease files from before this boot: torn by the power cut or crash that
         // ended that boot, and their owners died with it.
-        let boot = super::owner::current_boot().map(|b| b.time);
+        let boot = super::owner::boot_time();
         for entry in self.list()? {
             if let LeaseEntry::Corrupt { path, reason } = entry
                 && let Some(boot) = boot

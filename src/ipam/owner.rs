@@ -47,7 +47,7 @@ impl Owner {
     /// No process yet, but this boot: what every owner starts from.
     pub fn this_boot() -> Owner {
         Owner {
-            boot_id: current_boot().map(|b| b.id.clone()),
+            boot_id: boot_id().map(str::to_string),
             ..Owner::default()
         }
     }
@@ -57,8 +57,8 @@ impl Owner {
     /// is never reclaimed). Anything unclear (permission denied, odd /proc) also counts as
     /// alive: reclaiming a live container's address is far worse than keeping a dead one's.
     pub fn is_alive(&self) -> bool {
-        if let (Some(then), Some(now)) = (&self.boot_id, current_boot())
-            && *then != now.id
+        if let (Some(then), Some(now)) = (&self.boot_id, boot_id())
+            && then != now
         {
             return false;
         }
@@ -85,31 +85,26 @@ impl Owner {
     }
 }
 
-/// This boot of the machine.
-pub struct Boot {
-    pub id: String,
-    /// Seconds since the epoch at which it started (`btime` of /proc/stat).
-    pub time: u64,
+/// /proc/sys/kernel/random/boot_id: None where /proc does not tell (then nothing is judged by
+/// boot).
+pub fn boot_id() -> Option<&'static str> {
+    static ID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+        Some(id.trim().to_string())
+    })
+    .as_deref()
 }
 
-/// None where /proc does not tell (then nothing is judged by boot).
-pub fn current_boot() -> Option<&'static Boot> {
-    static BOOT: std::sync::OnceLock<Option<Boot>> = std::sync::OnceLock::new();
-    BOOT.get_or_init(|| {
-        let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-            .ok()?
-            .trim()
-            .to_string();
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let time = stat
-            .lines()
-            .find_map(|l| l.strip_prefix("btime "))?
-            .trim()
-            .parse()
-            .ok()?;
-        Some(Boot { id, time })
-    })
-    .as_ref()
+/// Seconds since the epoch at which this boot started (`btime` of /proc/stat). Apart from
+/// `boot_id` because only gc needs it, and /proc/stat is slow to read on a host with many CPUs.
+pub fn boot_time() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    stat.lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Field 22 (starttime) of /proc/PID/stat. The command name (field 2) may contain spaces and
