@@ -34,14 +34,14 @@ if ((${#need[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# .cargo/config.toml builds for the host tuple: binaries are in target/TUPLE/release.
 if [ -n "${IPVLAN_HOOK_BIN:-}" ]; then
     bin=$IPVLAN_HOOK_BIN
 elif command -v cargo >/dev/null; then
     cargo build --release --bin ipvlan-hook >&2
-    bin=${CARGO_TARGET_DIR:-target}/release/ipvlan-hook
-elif [ -x target/release/ipvlan-hook ]; then
-    echo "bench/run.sh: no cargo in root's PATH: using the existing target/release/ipvlan-hook" >&2
-    bin=target/release/ipvlan-hook
+    bin=${CARGO_TARGET_DIR:-target}/$(rustc --print host-tuple)/release/ipvlan-hook
+elif bin=$(ls target/*/release/ipvlan-hook 2>/dev/null | head -n 1) && [ -x "$bin" ]; then
+    echo "bench/run.sh: no cargo in root's PATH: using the existing $bin" >&2
 else
     echo "bench/run.sh: no cargo in root's PATH: run 'cargo build --release' first, or set IPVLAN_HOOK_BIN" >&2
     exit 1

@@ -45,7 +45,7 @@ cargo test --features etcd --test etcd 2>&1
 
 echo "== benchmark (not pass/fail): container setup latency, etcd store against lease files"
 # The release binary tests/package.sh built (cargo deb builds with the etcd feature).
-bench_bin=target/release/ipvlan-hook
+bench_bin=target/$(rustc --print host-tuple)/release/ipvlan-hook
 [ -x "$bench_bin" ] || bench_bin=
 env ${bench_bin:+IPVLAN_HOOK_BIN=$PWD/$bench_bin} cargo test --features etcd --test etcd -- \
     --ignored --nocapture bench 2>&1 | grep -E '^bench:|panicked' || echo "bench: did not run"

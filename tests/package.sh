@@ -106,7 +106,7 @@ trap cleanup EXIT
 
 # --- Build -------------------------------------------------------------------------------------
 step "building the Debian package (cargo deb: the release build, with LTO)"
-deb=$(cargo deb --locked | tail -n 1)
+deb=$(cargo deb --locked --target "$(rustc --print host-tuple)" | tail -n 1)
 [ -f "$deb" ] || die "cargo deb made no package (it printed '$deb')"
 
 files_of_deb() { dpkg-deb -c "$1" | awk '$1 ~ /^-/ { sub(/^\./, "", $6); print $6 }' | sort; }
