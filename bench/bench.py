@@ -503,8 +503,8 @@ def with_rss(n, body):
         RSS_MODE[0] = False
 
 
-def phase_main(env, S, ours, ours_t, cni, nv, ipb, iters, rng, rss_iters):
-    """v4: setup and teardown of every tool, interleaved."""
+def phase_main(env, S, ours, ours_t, cni, nv, ipb, iters, rng, rss_iters, ours_b=None):
+    """v4: setup and teardown of every tool, interleaved (and of a second build, ours_b)."""
     true_bin = shutil.which("true")
 
     def t_ours():
@@ -513,6 +513,14 @@ def phase_main(env, S, ours, ours_t, cni, nv, ipb, iters, rng, rss_iters):
         S.add(("ours", "setup"), must(ours.setup(c, id_), "ours setup"))
         c.kill()
         S.add(("ours", "teardown (netns gone)"), must(ours.teardown(id_), "ours poststop"))
+
+    def t_ours_b():
+        c = env.holder()
+        id_ = cid()
+        S.add(("ours, --compare-bin", "setup"), must(ours_b.setup(c, id_), "compare-bin setup"))
+        c.kill()
+        S.add(("ours, --compare-bin", "teardown (netns gone)"),
+              must(ours_b.teardown(id_), "compare-bin poststop"))
 
     def t_ours_tmpfs():
         c = env.holder()
@@ -577,6 +585,8 @@ def phase_main(env, S, ours, ours_t, cni, nv, ipb, iters, rng, rss_iters):
         S.add(("/bin/true (harness)", "spawn+wait"), must(timed([true_bin], b"{}", {}), "true"))
 
     tasks = [t_ours, t_ours_tmpfs, t_ours_pre, t_ours_noop, t_cni, t_cni_dead, t_nv, t_ip, t_true]
+    if ours_b:
+        tasks.append(t_ours_b)
     with_rss(rss_iters, lambda: [t() for t in tasks])
     for i in range(iters):
         rng.shuffle(tasks)
@@ -1232,6 +1242,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "..", "docs"))
     ap.add_argument("--skip", default="", help="comma list of phases to skip: main,dual,scale,concurrent,strace")
     ap.add_argument("--seed", type=int, default=6)
+    ap.add_argument("--compare-bin", default=None,
+                    help="a second ipvlan-hook build, run in the same v4 interleaving (A/B of a change)")
     ap.add_argument("--bin-label", default=None, help="how the report names the binary (default: its path and git HEAD)")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -1298,7 +1310,8 @@ def main():
         log(f"state {state}, meta {meta}")
         if "main" not in skip:
             log(f"v4 setup/teardown, {args.iterations} interleaved iterations")
-            phase_main(env, S, ours, ours_t, cni, nv, ipb, args.iterations, rng, args.rss_iterations)
+            ours_b = args.compare_bin and Ours(os.path.abspath(args.compare_bin), etc, state, "bench4", bundle_cfg)
+            phase_main(env, S, ours, ours_t, cni, nv, ipb, args.iterations, rng, args.rss_iterations, ours_b)
         if "dual" not in skip:
             log(f"dual stack, {args.dual_iterations} iterations")
             phase_dual(env, S, ours, ours_t, "bench4", "benchd", "bench4t", "benchdt", cnid, nvd, ipbd,

@@ -6,6 +6,8 @@
 #   sudo bench/run.sh                      # full run (about 15-25 minutes on 2 vCPUs)
 #   sudo bench/run.sh --iterations 50 --scale-counts 0,250,10000 --concurrent-rounds 3   # quicker
 #   sudo IPVLAN_HOOK_BIN=/path/to/ipvlan-hook bench/run.sh   # measure a given binary
+#   sudo bench/run.sh --compare-bin /tmp/old-ipvlan-hook --skip dual,scale,concurrent,strace --out /tmp/ab
+#                                          # A/B: a second build in the same interleaving
 #
 # Installs the peers from Debian when missing, builds the release binary (cargo build --release),
 # then runs bench/bench.py (options: bench/bench.py --help), which writes docs/benchmark.md (the
