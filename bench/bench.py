@@ -507,28 +507,22 @@ def phase_main(env, S, ours, ours_t, cni, nv, ipb, iters, rng, rss_iters, ours_b
     """v4: setup and teardown of every tool, interleaved (and of a second build, ours_b)."""
     true_bin = shutil.which("true")
 
-    def t_ours():
+    def cycle(o, label):
+        # A container whose netns dies with it: setup, the container ends, poststop.
         c = env.holder()
         id_ = cid()
-        S.add(("ours", "setup"), must(ours.setup(c, id_), "ours setup"))
+        S.add((label, "setup"), must(o.setup(c, id_), f"{label}: setup"))
         c.kill()
-        S.add(("ours", "teardown (netns gone)"), must(ours.teardown(id_), "ours poststop"))
+        S.add((label, "teardown (netns gone)"), must(o.teardown(id_), f"{label}: poststop"))
+
+    def t_ours():
+        cycle(ours, "ours")
 
     def t_ours_b():
-        c = env.holder()
-        id_ = cid()
-        S.add(("ours, --compare-bin", "setup"), must(ours_b.setup(c, id_), "compare-bin setup"))
-        c.kill()
-        S.add(("ours, --compare-bin", "teardown (netns gone)"),
-              must(ours_b.teardown(id_), "compare-bin poststop"))
+        cycle(ours_b, "ours, --compare-bin")
 
     def t_ours_tmpfs():
-        c = env.holder()
-        id_ = cid()
-        S.add(("ours, state on tmpfs", "setup"), must(ours_t.setup(c, id_), "ours(tmpfs) setup"))
-        c.kill()
-        S.add(("ours, state on tmpfs", "teardown (netns gone)"),
-              must(ours_t.teardown(id_), "ours(tmpfs) poststop"))
+        cycle(ours_t, "ours, state on tmpfs")
 
     def t_ours_pre():
         # An engine-made netns (podman --network ns:, CRI-O): it outlives the container, so

@@ -2,9 +2,6 @@
 //! (runtimes disagree on the state's `status`); everything else from the state on stdin.
 
 use std::io::Read;
-use std::net::IpAddr;
-
-use ipnetwork::IpNetwork;
 
 use crate::attach::{self, Attachment};
 use crate::bail;
@@ -13,8 +10,8 @@ use crate::error::{Context, Result};
 use crate::ipam::Owner;
 use crate::netlink::Rtnl;
 use crate::netns::Netns;
+use crate::network::Network;
 use crate::network::store::NetworkStore;
-use crate::network::{Network, NetworkSpec};
 use crate::oci::{Annotations, State, netns_path};
 use crate::policy::Policy;
 
@@ -145,42 +142,8 @@ fn resolve_network(ann: &Annotations, dirs: &Dirs) -> Result<Network> {
             "annotations name no network: set ipvlan.network=NAME (see 'ipvlan-hook network ls'), or ipvlan.parent and ipvlan.ipv4/ipv6 for an annotation-only network"
         );
     };
-    let mut subnets = Vec::new();
-    for (key, given) in [("ipvlan.ipv4", ann.ipv4), ("ipvlan.ipv6", ann.ipv6)] {
-        if let Some((addr, prefix)) = given {
-            let Some(prefix) = prefix else {
-                bail!(
-                    "{key}={addr}: an annotation-only network needs ADDR/PREFIX (e.g. {addr}/24)"
-                );
-            };
-            subnets.push(
-                IpNetwork::new(addr, prefix)
-                    .map_err(|e| crate::error::Error::msg(e.to_string()))?,
-            );
-        }
-    }
-    if subnets.is_empty() {
-        bail!(
-            "annotation-only network on {parent} needs ipvlan.ipv4 and/or ipvlan.ipv6 as ADDR/PREFIX"
-        );
-    }
-    let subnets: Vec<IpNetwork> = subnets
-        .iter()
-        .map(|s| IpNetwork::new(s.network(), s.prefix()).expect("prefix already valid"))
-        .collect();
-    policy.check_annotation_network(parent, &subnets)?;
-    let spec = NetworkSpec {
-        name: format!("adhoc-{parent}"),
-        mode: ann.mode.unwrap_or_default(),
-        flag: ann.flag.unwrap_or_default(),
-        parent: Some(parent.clone()),
-        subnets,
-        gateways: [ann.gateway, ann.gateway6]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<IpAddr>>(),
-        ..Default::default()
-    };
+    let spec = ann.adhoc_spec(parent)?;
+    policy.check_annotation_network(parent, &spec.subnets)?;
     let (net, warnings) = spec.build(String::new())?;
     warnings.iter().for_each(|w| crate::warn(w));
     for other in networks.list()? {

@@ -8,11 +8,12 @@ use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use ipnetwork::IpNetwork;
 use serde::Deserialize;
 
 use crate::bail;
 use crate::error::{Context, Error, Result};
-use crate::network::{Flag, Mode, validate_ifname, validate_name};
+use crate::network::{Flag, Mode, NetworkSpec, validate_ifname, validate_name};
 
 /// Far more than any real state (a few hundred bytes); a bound against a hostile stdin.
 const MAX_STATE_BYTES: u64 = 1 << 20;
@@ -230,6 +231,41 @@ impl Annotations {
 
     pub fn ifname(&self) -> &str {
         self.ifname.as_deref().unwrap_or("eth0")
+    }
+
+    /// The annotation-only network these annotations ask for on `parent`: one subnet per
+    /// `ADDR/PREFIX` address. Still to be checked against the policy, and built.
+    pub fn adhoc_spec(&self, parent: &str) -> Result<NetworkSpec> {
+        let mut subnets = Vec::new();
+        for (key, given) in [("ipvlan.ipv4", self.ipv4), ("ipvlan.ipv6", self.ipv6)] {
+            if let Some((addr, prefix)) = given {
+                let Some(prefix) = prefix else {
+                    bail!(
+                        "{key}={addr}: an annotation-only network needs ADDR/PREFIX (e.g. {addr}/24)"
+                    );
+                };
+                // parse_addr checked the prefix against the family.
+                let net = IpNetwork::new(addr, prefix).map_err(|e| Error::msg(e.to_string()))?;
+                subnets.push(IpNetwork::new(net.network(), prefix).expect("prefix checked"));
+            }
+        }
+        if subnets.is_empty() {
+            bail!(
+                "annotation-only network on {parent} needs ipvlan.ipv4 and/or ipvlan.ipv6 as ADDR/PREFIX"
+            );
+        }
+        Ok(NetworkSpec {
+            name: format!("adhoc-{parent}"),
+            mode: self.mode.unwrap_or_default(),
+            flag: self.flag.unwrap_or_default(),
+            parent: Some(parent.to_string()),
+            subnets,
+            gateways: [self.gateway, self.gateway6]
+                .into_iter()
+                .flatten()
+                .collect(),
+            ..Default::default()
+        })
     }
 }
 

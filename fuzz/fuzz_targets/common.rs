@@ -73,25 +73,11 @@ pub fn check_annotations(a: &Annotations) {
 /// The annotation-only network the hook builds from annotations (hook.rs, resolve_network),
 /// without the policy and the other networks: build must refuse or return a valid network.
 pub fn build_annotation_network(a: &Annotations) {
-    let Some(parent) = &a.parent else { return };
-    let mut subnets = Vec::new();
-    for (addr, prefix) in [a.ipv4, a.ipv6].into_iter().flatten() {
-        let Some(prefix) = prefix else { return };
-        let Ok(net) = ipnetwork::IpNetwork::new(addr, prefix) else {
-            return;
-        };
-        subnets.push(ipnetwork::IpNetwork::new(net.network(), prefix).expect("prefix valid"));
+    if let Some(parent) = &a.parent
+        && let Ok(spec) = a.adhoc_spec(parent)
+    {
+        check_build(spec);
     }
-    let spec = NetworkSpec {
-        name: format!("adhoc-{parent}"),
-        mode: a.mode.unwrap_or_default(),
-        flag: a.flag.unwrap_or_default(),
-        parent: Some(parent.clone()),
-        subnets,
-        gateways: [a.gateway, a.gateway6].into_iter().flatten().collect(),
-        ..Default::default()
-    };
-    check_build(spec);
 }
 
 /// `NetworkSpec::build`: an error, or a network that keeps every promise of a defined one.
