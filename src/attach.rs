@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use crate::error::{Context, Error, Result};
 use crate::ipam::{self, Lease, LeaseStore, Owner, Pool, Request};
 use crate::netlink::{Link, Rtnl, SlaveSpec};
-use crate::netns::{Netns, write_sysctl};
+use crate::netns::{Netns, Visit, write_sysctl};
 use crate::network::{Network, parent};
 
 /// One container interface to set up.
@@ -29,10 +29,39 @@ pub fn setup(
     att: &Attachment,
     netns: &Netns,
 ) -> Result<Vec<Lease>> {
+    // The one visit to the netns (a thread, netns.rs) starts now and waits for the new link:
+    // then it opens the socket for every later request, finds the link's index and writes the
+    // sysctls, which only a writer inside the netns can set (they follow the link through its
+    // rename).
+    let ns_path = netns.path().display().to_string();
+    let has_v6 = att.network.has_family(true);
+    netns.run_later(
+        |tmp: String| {
+            let ns = Rtnl::current()?;
+            let link = ns.link(&tmp)?.ok_or_else(|| {
+                Error::msg(format!("new link {tmp} is missing from netns {ns_path}"))
+            })?;
+            Ok((ns, link.index, link_sysctls(&tmp, has_v6)))
+        },
+        |visit| transaction(rtnl, store, att, netns, visit),
+    )
+}
+
+/// What the netns visit brings back: the socket there, the new link's index, the sysctls'
+/// outcome.
+type Visited = (Rtnl, u32, Result<()>);
+
+fn transaction(
+    rtnl: &Rtnl,
+    store: &dyn LeaseStore,
+    att: &Attachment,
+    netns: &Netns,
+    visit: Visit<String, Visited>,
+) -> Result<Vec<Lease>> {
     let parent = parent::ensure(rtnl, att.network)?;
     let leases = allocate(store, att)?;
     let mut made = None;
-    let Err(err) = make_link(rtnl, att, &parent, netns, &leases, &mut made) else {
+    let Err(err) = make_link(rtnl, att, &parent, netns, visit, &leases, &mut made) else {
         return Ok(leases);
     };
     let mut errors = vec![err];
@@ -62,6 +91,7 @@ fn make_link(
     att: &Attachment,
     parent: &Link,
     netns: &Netns,
+    visit: Visit<String, Visited>,
     leases: &[Lease],
     made: &mut Option<(Rtnl, u32)>,
 ) -> Result<()> {
@@ -80,17 +110,7 @@ fn make_link(
             net.driver, net.parent
         )
     })?;
-    // One visit to the netns (a thread each, netns.rs): the socket for every later request,
-    // the new link's index, and the sysctls, which only a writer inside the netns can set. They
-    // follow the link through its rename.
-    let has_v6 = net.has_family(true);
-    let (ns, index, sysctls) = netns.run(|| {
-        let ns = Rtnl::current()?;
-        let link = ns
-            .link(&tmp)?
-            .ok_or_else(|| Error::msg(format!("new link {tmp} is missing from netns {ns_path}")))?;
-        Ok((ns, link.index, link_sysctls(&tmp, has_v6)))
-    })?;
+    let (ns, index, sysctls) = visit.run_with(tmp.clone())?;
     let ns = &made.insert((ns, index)).0;
     let ifname = att.ifname;
     sysctls.with_context(|| format!("interface {ifname} in netns {ns_path}"))?;

@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use nix::sched::{CloneFlags, setns, unshare};
 
@@ -77,13 +78,48 @@ impl Netns {
     /// Run `f` on a new thread that has entered this namespace. The thread ends with `f`, so
     /// nothing ever has to switch back.
     pub fn run<T: Send>(&self, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+        self.run_later(|()| f(), |visit| visit.run_with(()))
+    }
+
+    /// `run`, with the thread started now, ahead of need: `here` runs on the calling thread
+    /// and may hand `f` its input through the `Visit` it gets (or drop it: `f` never runs).
+    /// Under load this is what makes a visit cheap: the scheduler queues a new thread behind
+    /// every runnable task, while a woken one runs soon (docs/benchmark-notes.md: 64 setups
+    /// at once).
+    pub fn run_later<I: Send, T: Send, U>(
+        &self,
+        f: impl FnOnce(I) -> Result<T> + Send,
+        here: impl FnOnce(Visit<I, T>) -> U,
+    ) -> U {
         let fd = self.fd.as_fd();
-        on_thread(|| {
-            enter(fd).with_context(|| {
-                format!("cannot enter network namespace {}", self.path.display())
-            })?;
-            f()
+        let (to_worker, inbox) = mpsc::sync_channel::<I>(1);
+        let (to_caller, outbox) = mpsc::sync_channel::<Result<T>>(1);
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                let entered = enter(fd).with_context(|| {
+                    format!("cannot enter network namespace {}", self.path.display())
+                });
+                if let Ok(input) = inbox.recv() {
+                    let _ = to_caller.send(entered.and_then(|()| f(input)));
+                }
+            });
+            here(Visit { to_worker, outbox })
         })
+    }
+}
+
+/// The way into a namespace `Netns::run_later` prepared.
+pub struct Visit<I, T> {
+    to_worker: mpsc::SyncSender<I>,
+    outbox: mpsc::Receiver<Result<T>>,
+}
+
+impl<I, T> Visit<I, T> {
+    /// Hand the thread its input; wait for what it made of it.
+    pub fn run_with(self, input: I) -> Result<T> {
+        let worker_gone = || Error::msg("namespace worker thread panicked");
+        self.to_worker.send(input).map_err(|_| worker_gone())?;
+        self.outbox.recv().unwrap_or_else(|_| Err(worker_gone()))
     }
 }
 
