@@ -770,7 +770,34 @@ def addresses_in(ctr, family="-4"):
 host_fd_for_checks = [None]
 
 
-def phase_concurrent(env, S, ours, cni, nv, ipb, n, rounds, rng):
+def netns_objects():
+    """Network namespaces the kernel holds, live or waiting for its cleanup worker."""
+    with open("/proc/slabinfo") as f:
+        for line in f:
+            if line.startswith("net_namespace "):
+                return int(line.split()[1])
+    return None
+
+
+def settle(baseline):
+    """Wait (up to a minute) until the kernel has destroyed the namespaces of earlier runs: the
+    count is back near the baseline, or has stopped falling for a second (some stay referenced
+    for longer). Its cleanup worker holds the rtnl lock in batches, so a backlog of dead
+    namespaces slows every link change, and hurts the tool that makes more of them most."""
+    start = time.monotonic()
+    history = []
+    while time.monotonic() - start < 60:
+        n = netns_objects()
+        if n is None or n <= baseline + 8:
+            break
+        history.append(n)
+        if len(history) > 5 and min(history[-5:]) >= history[-6]:
+            break
+        time.sleep(0.2)
+    return time.monotonic() - start
+
+
+def phase_concurrent(env, S, ours, cni, nv, ipb, n, rounds, rng, netns_baseline):
     # The scale phase just wrote 60,000 lease files: let their writeback finish first, or it
     # lands on this phase's ext4 journal and in the numbers of whichever tool writes files.
     os.sync()
@@ -845,11 +872,14 @@ def phase_concurrent(env, S, ours, cni, nv, ipb, n, rounds, rng):
             c.kill()
 
     tasks = [r_ours, r_cni, r_nv, r_ip]
+    waited = 0.0
     for i in range(rounds):
         rng.shuffle(tasks)
         for t in tasks:
+            waited += settle(netns_baseline)
             t()
             env.reap()
+    log(f"  waited {waited:.1f} s in all for the kernel to destroy earlier namespaces")
     return dup_report
 
 
@@ -1124,7 +1154,10 @@ def write_report(out_dir, S, meta, targets, strace, dups, counts, n_conc, plot_o
              "`ours, cursor lost` deletes the cursor before each setup: the worst case, a walk over every lease.")
     L.append(f"- concurrency: {n_conc} children are forked, each blocks on a pipe (after entering its netns "
              "for `ip`), all are released at once; wall time from the release to the last exit. Every "
-             "container's address is read back and checked for duplicates.")
+             "container's address is read back and checked for duplicates. Before each tool's round the "
+             "benchmark waits until the kernel has destroyed the namespaces of earlier runs "
+             "(`net_namespace` in /proc/slabinfo back near its count at the start): its cleanup worker "
+             "takes the rtnl lock in batches and would slow whichever round comes next.")
     L.append("")
     with open(os.path.join(out_dir, "benchmark.md"), "w") as f:
         f.write("\n".join(L))
@@ -1265,6 +1298,7 @@ def main():
     strace = None
     try:
         env.start()
+        netns_baseline = netns_objects() or 0
         etc = os.path.join(env.base, "etc")
         state = os.path.join(env.base, "state")
         state_t = os.path.join(env.tmpfs, "state")
@@ -1320,7 +1354,8 @@ def main():
                         min(args.rss_iterations, 2))
         if "concurrent" not in skip:
             log(f"{args.concurrent} setups at once, {args.concurrent_rounds} rounds")
-            dups = phase_concurrent(env, S, ours, cni, nv, ipb, args.concurrent, args.concurrent_rounds, rng)
+            dups = phase_concurrent(env, S, ours, cni, nv, ipb, args.concurrent, args.concurrent_rounds, rng,
+                                    netns_baseline)
         if "strace" not in skip:
             strace = phase_strace(env, ours, out_dir)
 
