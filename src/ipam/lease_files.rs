@@ -27,7 +27,7 @@
 //! that cannot be read and date from before this boot. fsync would cost milliseconds on every
 //! container start to protect nothing that survives a reboot.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::ErrorKind;
 use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt as _};
@@ -192,6 +192,25 @@ enum Index {
 }
 
 impl Locked {
+    /// What the lease file names say, without reading the files: the address of each, or the
+    /// path of one whose name is not an address as ipvlan-hook writes it.
+    fn lease_names(&self) -> Result<Vec<std::result::Result<IpAddr, PathBuf>>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(self.leases_dir())? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') {
+                continue;
+            }
+            out.push(match name.parse::<IpAddr>() {
+                Ok(addr) if addr.to_string() == name => Ok(addr),
+                _ => Err(entry.path()),
+            });
+        }
+        Ok(out)
+    }
+
     fn leases_dir(&self) -> PathBuf {
         self.dir.join("leases")
     }
@@ -402,29 +421,27 @@ impl NetworkLeases for Locked {
 
     fn list(&self) -> Result<Vec<LeaseEntry>> {
         let mut out = Vec::new();
-        for entry in fs::read_dir(self.leases_dir())? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('.') {
-                continue;
-            }
-            match name.parse::<IpAddr>() {
-                Ok(addr) if addr.to_string() == name => match self.read_slot(addr)? {
+        for name in self.lease_names()? {
+            match name {
+                Ok(addr) => match self.read_slot(addr)? {
                     Slot::Leased(l) => out.push(LeaseEntry::Lease(l)),
                     Slot::Corrupt { path, reason } => {
                         out.push(LeaseEntry::Corrupt { path, reason })
                     }
                     Slot::Free => {}
                 },
-                _ => out.push(LeaseEntry::Corrupt {
-                    path: entry.path(),
+                Err(path) => out.push(LeaseEntry::Corrupt {
+                    path,
                     reason: "the file name is not an IP address as ipvlan-hook writes it"
                         .to_string(),
                 }),
             }
         }
         Ok(out)
+    }
+
+    fn taken(&self) -> Result<HashSet<IpAddr>> {
+        Ok(self.lease_names()?.into_iter().flatten().collect())
     }
 
     fn cursor(&self, pool: &IpNetwork) -> Option<IpAddr> {

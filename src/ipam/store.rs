@@ -7,6 +7,7 @@
 //! with a key-value store it is a compare-and-swap, so the allocator never needs the lock to be
 //! the only thing that prevents a double allocation.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -83,6 +84,18 @@ pub trait NetworkLeases {
     /// The container's leases on this network, without scanning the others.
     fn of_container(&self, container: &str) -> Result<Vec<Lease>>;
     fn list(&self) -> Result<Vec<LeaseEntry>>;
+    /// Every stored address, from one listing: what the allocator switches to when its scan
+    /// meets a long run of taken addresses. A hint: `create` still has the last word.
+    fn taken(&self) -> Result<HashSet<IpAddr>> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .filter_map(|e| match e {
+                LeaseEntry::Lease(l) => Some(l.address),
+                LeaseEntry::Corrupt { .. } => None,
+            })
+            .collect())
+    }
     /// Last address handed out from `pool`, for round-robin. Losing it only costs round-robin.
     fn cursor(&self, pool: &IpNetwork) -> Option<IpAddr>;
     /// Best effort, for the same reason: a failure here must not fail an allocation.
