@@ -37,7 +37,7 @@
 //! to release everything a host that is gone for good held.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -687,6 +687,19 @@ impl NetworkLeases for EtcdNetwork<'_> {
                 LeaseEntry::Corrupt { .. } => true,
             })
             .map(|(_, entry)| entry)
+            .collect())
+    }
+
+    /// Every host's leases (`list` keeps this host's): one keys-only range read.
+    fn taken(&self) -> Result<HashSet<IpAddr>> {
+        let prefix = self.store.leases_prefix(&self.network);
+        let kvs = self.client().list_prefix(prefix.as_bytes(), true)?;
+        Ok(kvs
+            .iter()
+            .filter_map(|kv| {
+                let key = std::str::from_utf8(&kv.key).ok()?;
+                key.strip_prefix(prefix.as_str())?.parse().ok()
+            })
             .collect())
     }
 
