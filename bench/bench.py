@@ -503,26 +503,30 @@ def with_rss(n, body):
         RSS_MODE[0] = False
 
 
+def cycle(env, S, o, label, setup_op="setup", teardown_op="teardown (netns gone)", network=None):
+    """One of ours, as a container whose netns dies with it: setup, the container ends,
+    poststop. teardown_op None: the poststop is run but not recorded."""
+    c = env.holder()
+    id_ = cid()
+    S.add((label, setup_op), must(o.setup(c, id_, network), f"{label}: {setup_op}"))
+    c.kill()
+    t = must(o.teardown(id_, network), f"{label}: poststop")
+    if teardown_op:
+        S.add((label, teardown_op), t)
+
+
 def phase_main(env, S, ours, ours_t, cni, nv, ipb, iters, rng, rss_iters, ours_b=None):
     """v4: setup and teardown of every tool, interleaved (and of a second build, ours_b)."""
     true_bin = shutil.which("true")
 
-    def cycle(o, label):
-        # A container whose netns dies with it: setup, the container ends, poststop.
-        c = env.holder()
-        id_ = cid()
-        S.add((label, "setup"), must(o.setup(c, id_), f"{label}: setup"))
-        c.kill()
-        S.add((label, "teardown (netns gone)"), must(o.teardown(id_), f"{label}: poststop"))
-
     def t_ours():
-        cycle(ours, "ours")
+        cycle(env, S, ours, "ours")
 
     def t_ours_b():
-        cycle(ours_b, "ours, --compare-bin")
+        cycle(env, S, ours_b, "ours, --compare-bin")
 
     def t_ours_tmpfs():
-        cycle(ours_t, "ours, state on tmpfs")
+        cycle(env, S, ours_t, "ours, state on tmpfs")
 
     def t_ours_pre():
         # An engine-made netns (podman --network ns:, CRI-O): it outlives the container, so
@@ -597,32 +601,16 @@ def phase_dual(env, S, ours, ours_t, net4, netd, net4t, netdt, cnid, nvd, ipbd, 
     """Dual stack (v4+v6) next to our v4-only setup (state on disk, and on tmpfs)."""
 
     def t_ours4_t():
-        c = env.holder()
-        id_ = cid()
-        S.add(("ours, state on tmpfs", "setup v4 (dual-stack run)"), must(ours_t.setup(c, id_, net4t), "ours v4 tmpfs"))
-        c.kill()
-        must(ours_t.teardown(id_, net4t), "ours v4 tmpfs poststop")
+        cycle(env, S, ours_t, "ours, state on tmpfs", "setup v4 (dual-stack run)", None, net4t)
 
     def t_oursd_t():
-        c = env.holder()
-        id_ = cid()
-        S.add(("ours, state on tmpfs", "setup dual stack"), must(ours_t.setup(c, id_, netdt), "ours dual tmpfs"))
-        c.kill()
-        must(ours_t.teardown(id_, netdt), "ours dual tmpfs poststop")
+        cycle(env, S, ours_t, "ours, state on tmpfs", "setup dual stack", None, netdt)
 
     def t_ours4():
-        c = env.holder()
-        id_ = cid()
-        S.add(("ours", "setup v4 (dual-stack run)"), must(ours.setup(c, id_, net4), "ours v4"))
-        c.kill()
-        must(ours.teardown(id_, net4), "ours v4 poststop")
+        cycle(env, S, ours, "ours", "setup v4 (dual-stack run)", None, net4)
 
     def t_oursd():
-        c = env.holder()
-        id_ = cid()
-        S.add(("ours", "setup dual stack"), must(ours.setup(c, id_, netd), "ours dual"))
-        c.kill()
-        S.add(("ours", "teardown dual stack (netns gone)"), must(ours.teardown(id_, netd), "ours dual poststop"))
+        cycle(env, S, ours, "ours", "setup dual stack", "teardown dual stack (netns gone)", netd)
 
     def t_cnid():
         c = env.holder()

@@ -104,9 +104,10 @@ impl Rtnl {
         let mut rx: Vec<u8> = Vec::with_capacity(RECV_BUF);
         loop {
             rx.clear();
+            // MSG_TRUNC: the datagram's real length, so a truncated answer is seen as such.
             let len = self
                 .socket
-                .recv(&mut rx, 0)
+                .recv(&mut rx, libc::MSG_TRUNC)
                 .map_err(|e| Error::from(e).context("cannot read the kernel's netlink answer"))?;
             if len > rx.len() {
                 crate::bail!("netlink answer of {len} bytes does not fit in {RECV_BUF} bytes");

@@ -83,9 +83,10 @@ impl Netns {
 
     /// `run`, with the thread started now, ahead of need: `here` runs on the calling thread
     /// and may hand `f` its input through the `Visit` it gets (or drop it: `f` never runs).
-    /// Under load this is what makes a visit cheap: the scheduler queues a new thread behind
-    /// every runnable task, while a woken one runs soon (docs/benchmark-notes.md: 64 setups
-    /// at once).
+    /// Under load this makes a visit cheaper: with 64 setups at once, a thread created when
+    /// needed cost 1.8-2.1x the `ip -batch` floor, one started ahead 1.5-1.7x
+    /// (docs/benchmark-notes.md), likely because a new thread waits longer for a CPU than a
+    /// woken one.
     pub fn run_later<I: Send, T: Send, U>(
         &self,
         f: impl FnOnce(I) -> Result<T> + Send,

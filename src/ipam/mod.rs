@@ -1273,14 +1273,18 @@ mod tests {
         }
     }
 
+    fn counting(files: &LeaseFiles) -> Counting<'_> {
+        Counting {
+            inner: files,
+            calls: std::cell::Cell::new(0),
+        }
+    }
+
     #[test]
     fn cost_does_not_grow_with_the_number_of_leases() {
         let dir = TestDir::new();
         let files = LeaseFiles::new(dir.path());
-        let store = Counting {
-            inner: &files,
-            calls: std::cell::Cell::new(0),
-        };
+        let store = counting(&files);
         let pools = vec![pool("10.6.0.0/16", None, Some("10.6.0.1"))];
         for i in 0..300 {
             store.calls.set(0);
@@ -1303,10 +1307,7 @@ mod tests {
     fn a_lost_cursor_costs_one_listing_not_a_lookup_per_lease() {
         let dir = TestDir::new();
         let files = LeaseFiles::new(dir.path());
-        let store = Counting {
-            inner: &files,
-            calls: std::cell::Cell::new(0),
-        };
+        let store = counting(&files);
         let pools = vec![pool("10.6.0.0/16", None, Some("10.6.0.1"))];
         for i in 0..100 {
             allocate(&store, &req(&format!("c{i}"), &pools)).expect("allocate");
