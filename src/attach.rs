@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use crate::error::{Context, Error, Result};
 use crate::ipam::{self, Lease, LeaseStore, Owner, Pool, Request};
+use crate::link::LinkKind;
 use crate::netlink::{Link, Rtnl, SlaveSpec};
 use crate::netns::{Netns, Visit, write_sysctl};
 use crate::network::{Network, parent};
@@ -210,9 +211,7 @@ fn rename(ns: &Rtnl, index: u32, att: &Attachment, ns_path: &str) -> Result<()> 
     };
     if !is_ours(&old, att.container) {
         let owner = match (&old.kind, &old.alias) {
-            (Some(k), Some(a)) if matches!(k.as_str(), "ipvlan" | "macvlan") => {
-                format!("it belongs to container {a}")
-            }
+            (Some(k), Some(a)) if k.is_slave() => format!("it belongs to container {a}"),
             _ => "ipvlan-hook did not create it".to_string(),
         };
         crate::bail!(
@@ -226,8 +225,7 @@ fn rename(ns: &Rtnl, index: u32, att: &Attachment, ns_path: &str) -> Result<()> 
 
 /// Did the hook create `link` for `container`?
 fn is_ours(link: &crate::netlink::Link, container: &str) -> bool {
-    matches!(link.kind.as_deref(), Some("ipvlan" | "macvlan"))
-        && link.alias.as_deref() == Some(container)
+    link.kind.as_ref().is_some_and(LinkKind::is_slave) && link.alias.as_deref() == Some(container)
 }
 
 /// Add a leased address. The kernel refuses an address another ipvlan slave of the same parent

@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{doctor, examples, lease, network};
+use crate::commands::hook::{self, Stage};
+use crate::commands::run::{self, RunArgs};
+use crate::commands::{doctor, examples, gc, lease, network};
+use crate::dirs::{self, Dirs};
 use crate::error::Result;
-use crate::hook::{self, Stage};
-use crate::launcher::{self, RunArgs};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -21,16 +22,16 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
-        env = "IPVLAN_HOOK_CONFIG_DIR",
-        default_value = "/etc/ipvlan-hook"
+        env = dirs::CONFIG_ENV,
+        default_value = dirs::DEFAULT_CONFIG
     )]
     pub config_dir: PathBuf,
     /// Where leases and locks live.
     #[arg(
         long,
         global = true,
-        env = "IPVLAN_HOOK_STATE_DIR",
-        default_value = "/var/lib/ipvlan-hook"
+        env = dirs::STATE_ENV,
+        default_value = dirs::DEFAULT_STATE
     )]
     pub state_dir: PathBuf,
     #[command(subcommand)]
@@ -74,12 +75,6 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
 }
 
-/// The two directories every command works in.
-pub struct Dirs {
-    pub config: PathBuf,
-    pub state: PathBuf,
-}
-
 /// Parse, dispatch, and return the process exit status.
 pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
     // The only other threads are short visits to a network namespace: one malloc arena for
@@ -98,8 +93,8 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
         Command::Hook { stage } => hook::run(stage, &dirs, std::io::stdin().lock()).map(|()| 0),
         Command::Network(cmd) => network::run(cmd, &dirs).map(|()| 0),
         Command::Lease(cmd) => lease::run(cmd, &dirs).map(|()| 0),
-        Command::Gc { dry_run } => lease::gc(dry_run, &dirs).map(|()| 0),
-        Command::Run(args) => launcher::run(args, &dirs),
+        Command::Gc { dry_run } => gc::run(dry_run, &dirs).map(|()| 0),
+        Command::Run(args) => run::run(args, &dirs),
         Command::Doctor(args) => doctor::run(args, &dirs),
     };
     result.unwrap_or_else(|e| {

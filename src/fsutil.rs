@@ -9,7 +9,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use fs_err::os::unix::fs::OpenOptionsExt;
 
+use crate::bail;
 use crate::error::{Error, Result};
+
+/// Container ids and network names become path components: refuse anything that could
+/// escape or collide (empty, `.`, `..`, `/`, NUL, longer than a file name may be).
+pub fn check_name(what: &str, name: &str) -> Result<()> {
+    if name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains(['/', '\0'])
+        || name.len() > 255
+    {
+        bail!(
+            "invalid {what} {name:?}: it must be a single path component (not empty, '.' or '..', no '/' or NUL, at most 255 bytes)"
+        );
+    }
+    Ok(())
+}
 
 /// Temp files start with this; readers skip them and `gc` removes leftovers of killed writers.
 pub const TEMP_PREFIX: &str = ".tmp-";
@@ -84,4 +101,30 @@ pub fn lock_file(path: &Path) -> Result<std::fs::File> {
     f.lock()
         .map_err(|e| Error::from(e).context(format!("cannot lock {}", path.display())))?;
     Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_are_not_one_path_component_are_refused() {
+        for bad in ["", ".", "..", "a/b", "/", "a\0b", &"x".repeat(256)] {
+            let err = check_name("container id", bad)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.starts_with("invalid container id "), "{bad:?}: {err}");
+        }
+        for good in [
+            "abc",
+            "a.b",
+            "...",
+            ".hidden",
+            &"x".repeat(255),
+            "9f86d081884c7d659a2feaa0c55ad015",
+        ] {
+            assert!(check_name("container id", good).is_ok(), "{good:?}");
+        }
+    }
 }

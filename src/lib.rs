@@ -1,29 +1,29 @@
 //! ipvlan-hook: attach containers to ipvlan (or macvlan) networks the way Docker's ipvlan
 //! driver does, from an OCI runtime hook or as a launcher for plain commands.
 //!
-//! Layout: `cli` parses and dispatches to `hook` (OCI hook), `launcher` (ipvlan-run) and
-//! `commands` (network, lease, gc). `attach` is the setup/teardown flow both share; it uses
-//! `network` (definitions and parent links), `ipam` (allocator and lease store), `netns`
-//! (namespaces, setns on dedicated threads) and `netlink` (the only rtnetlink user).
+//! Layout, imports flowing downward only (tests/layout.rs checks it): `cli` parses and
+//! dispatches to `commands` (one file per front door or verb: hook, run, network, lease, gc,
+//! doctor). `oci` reads the OCI state and annotations; `attach` is the setup/teardown
+//! transaction every door ends in. Below it: `network` (definitions, network files, parent
+//! links), `ipam` (allocator, lease stores, owners), `etcd` (client and `etcd.json`),
+//! `netlink` (every rtnetlink message), `netns`, and the leaves `link` (link vocabulary),
+//! `policy`, `dirs`, `fsutil`, `error`.
 
-pub mod attach;
+mod attach;
 pub mod cli;
 pub mod commands;
+pub mod dirs;
 pub mod error;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 pub mod fsutil;
-pub mod hook;
-#[cfg(feature = "etcd")]
-pub mod hostconfig;
 pub mod ipam;
-pub mod launcher;
-pub mod netlink;
-pub mod netns;
+pub mod link;
+mod netlink;
+mod netns;
 pub mod network;
 pub mod oci;
 pub mod policy;
-pub mod stores;
 
 /// Progress for operators, on stderr: runtimes may discard a hook's stdout.
 pub fn info(msg: &str) {

@@ -25,8 +25,8 @@ use rtnetlink::{
 };
 
 use crate::error::{Error, Result};
+use crate::link::{Driver, Flag, LinkKind, Mode};
 use crate::netns::Netns;
-use crate::network::{Driver, Flag, Mode};
 
 /// A netlink route socket bound to one network namespace: the one it was opened in.
 pub struct Rtnl {
@@ -39,8 +39,8 @@ pub struct Rtnl {
 pub struct Link {
     pub index: u32,
     pub name: String,
-    /// `ipvlan`, `macvlan`, `vlan`, `dummy`, `veth`…; None for physical devices.
-    pub kind: Option<String>,
+    /// None for physical devices.
+    pub kind: Option<LinkKind>,
     /// Index of the lower device (`IFLA_LINK`), for VLANs and slaves.
     pub lower: Option<u32>,
     pub mtu: Option<u32>,
@@ -162,10 +162,6 @@ impl Rtnl {
         self.get_link(LinkUnspec::new_with_name(name).build())
     }
 
-    pub fn link_by_index(&self, index: u32) -> Result<Option<Link>> {
-        self.get_link(LinkUnspec::new_with_index(index).build())
-    }
-
     /// Create the container's slave of `parent`, under `name`, directly inside `target`:
     /// it never exists in the host namespace, where `name` may be taken.
     pub fn add_slave(
@@ -177,19 +173,19 @@ impl Rtnl {
     ) -> Result<()> {
         let msg = slave_message(name, parent.index, spec, target.raw_fd());
         self.new_link(msg)
-            .map_err(|e| kind_error(e, spec.driver.kernel_kind()))
+            .map_err(|e| kind_error(e, spec.driver.into()))
     }
 
     /// An 802.1q sub-interface `name` with `vid` on `base`, brought up.
     pub fn add_vlan(&self, name: &str, base: u32, vid: u16) -> Result<()> {
         self.new_link(LinkVlan::new(name, base, vid).up().build())
-            .map_err(|e| kind_error(e, "vlan"))
+            .map_err(|e| kind_error(e, LinkKind::Vlan))
     }
 
     /// A dummy link, brought up: the parent of a network isolated on this host.
     pub fn add_dummy(&self, name: &str) -> Result<()> {
         self.new_link(LinkDummy::new(name).up().build())
-            .map_err(|e| kind_error(e, "dummy"))
+            .map_err(|e| kind_error(e, LinkKind::Dummy))
     }
 
     /// Ask the kernel for an ipvlan link without a lower device: it refuses with EINVAL when
@@ -207,6 +203,15 @@ impl Rtnl {
                 "the kernel created an ipvlan link without a parent: unexpected; delete link ipvlan-probe",
             )),
         }
+    }
+
+    /// Refuse, with the message that says what to load, when this kernel cannot create links
+    /// of `driver` (macvlan is checked by creating the link itself).
+    pub fn require(&self, driver: Driver) -> Result<()> {
+        if driver == Driver::Ipvlan && !self.ipvlan_supported()? {
+            return Err(kind_error(errno_error(libc::EOPNOTSUPP), LinkKind::Ipvlan));
+        }
+        Ok(())
     }
 
     /// Give a link its final name and the alias that says whose it is, in one request.
@@ -440,14 +445,14 @@ fn decode_info(infos: &[LinkInfo], link: &mut Link) {
     }
 }
 
-fn kind_name(k: &InfoKind) -> String {
+fn kind_name(k: &InfoKind) -> LinkKind {
     match k {
-        InfoKind::IpVlan => "ipvlan".into(),
-        InfoKind::MacVlan => "macvlan".into(),
-        InfoKind::Vlan => "vlan".into(),
-        InfoKind::Dummy => "dummy".into(),
-        InfoKind::Veth => "veth".into(),
-        other => other.to_string(),
+        InfoKind::IpVlan => LinkKind::Ipvlan,
+        InfoKind::MacVlan => LinkKind::Macvlan,
+        InfoKind::Vlan => LinkKind::Vlan,
+        InfoKind::Dummy => LinkKind::Dummy,
+        InfoKind::Veth => LinkKind::Veth,
+        other => LinkKind::Other(other.to_string()),
     }
 }
 
@@ -458,21 +463,9 @@ fn errno_error(errno: i32) -> Error {
 }
 
 /// Link creation: a kernel without the driver answers EOPNOTSUPP ("Unknown device type").
-fn kind_error(e: Error, kind: &str) -> Error {
+fn kind_error(e: Error, kind: LinkKind) -> Error {
     if e.errno() == Some(libc::EOPNOTSUPP) {
-        let (config, module) = match kind {
-            "ipvlan" => ("CONFIG_IPVLAN", "ipvlan"),
-            "macvlan" => ("CONFIG_MACVLAN", "macvlan"),
-            "vlan" => ("CONFIG_VLAN_8021Q", "8021q"),
-            _ => ("CONFIG_DUMMY", "dummy"),
-        };
-        let what = if kind == "vlan" { "802.1q VLAN" } else { kind };
-        return Error::with_errno(
-            format!(
-                "kernel lacks {what} support ({config}): load the {module} module (modprobe {module})"
-            ),
-            libc::EOPNOTSUPP,
-        );
+        return Error::with_errno(kind.unsupported(), libc::EOPNOTSUPP);
     }
     e
 }
@@ -548,18 +541,15 @@ mod tests {
         };
         let link = decode_link(&slave_message("tmp0", 3, spec, 5));
         assert_eq!(
-            (link.kind.as_deref(), link.macvlan_flag),
-            (Some("macvlan"), Some(Flag::Vepa))
+            (link.kind, link.macvlan_flag),
+            (Some(LinkKind::Macvlan), Some(Flag::Vepa))
         );
     }
 
     #[test]
     fn missing_driver_error_names_the_module() {
-        let e = kind_error(errno_error(libc::EOPNOTSUPP), "ipvlan");
-        assert_eq!(
-            e.to_string(),
-            "kernel lacks ipvlan support (CONFIG_IPVLAN): load the ipvlan module (modprobe ipvlan)"
-        );
+        let e = kind_error(errno_error(libc::EOPNOTSUPP), LinkKind::Ipvlan);
+        assert_eq!(e.to_string(), LinkKind::Ipvlan.unsupported());
         assert_eq!(e.errno(), Some(libc::EOPNOTSUPP));
     }
 }

@@ -29,7 +29,7 @@ pub struct Policy {
 
 impl Policy {
     pub fn load(config_dir: &Path) -> Result<Policy> {
-        let path = config_dir.join("policy.json");
+        let path = crate::dirs::policy(config_dir);
         match fs_err::read_to_string(&path) {
             Ok(text) => {
                 let p: Policy = serde_json::from_str(&text)

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
-use ipvlan_hook::hostconfig::EtcdConfig;
+use ipvlan_hook::etcd::config::EtcdConfig;
 use ipvlan_hook::ipam::{self, EtcdStore, LeaseStore, Owner, Pool, Request};
 
 /// A throwaway single-member etcd on 127.0.0.1: free ports, its own CA, server and client
@@ -223,7 +223,7 @@ impl Etcd {
         let start = Instant::now();
         loop {
             // A fresh client each time: a client that failed once refuses at once.
-            let client = ipvlan_hook::etcd::Client::new(&cfg).expect("client");
+            let client = ipvlan_hook::etcd::client::Client::new(&cfg).expect("client");
             if client.get(b"/probe").is_ok() {
                 break;
             }

@@ -8,7 +8,7 @@
 #[path = "common.rs"]
 mod common;
 
-use ipvlan_hook::ipam::check_name;
+use ipvlan_hook::fsutil::check_name;
 use ipvlan_hook::oci::{Annotations, State, netns_path, validate_container_id};
 use libfuzzer_sys::fuzz_target;
 

@@ -10,8 +10,9 @@ use serde_json::Value;
 
 use super::{Format, print_json, print_table};
 use crate::bail;
-use crate::cli::Dirs;
+use crate::dirs::Dirs;
 use crate::error::Result;
+use crate::link::LinkKind;
 use crate::netlink::Rtnl;
 use crate::netns::Netns;
 use crate::network::store::NetworkStore;
@@ -118,32 +119,22 @@ impl Checks {
 /// request, the host's links are not touched.
 fn kernel(out: &mut Checks) {
     type Probe = fn(&Rtnl) -> Result<bool>;
-    let features: [(&str, Probe, &str, &str); 3] = [
-        ("ipvlan", Rtnl::ipvlan_supported, "CONFIG_IPVLAN", "ipvlan"),
-        (
-            "802.1q VLAN",
-            Rtnl::vlan_supported,
-            "CONFIG_VLAN_8021Q",
-            "8021q",
-        ),
-        ("dummy", Rtnl::dummy_supported, "CONFIG_DUMMY", "dummy"),
+    let features: [(&str, Probe, LinkKind); 3] = [
+        ("ipvlan", Rtnl::ipvlan_supported, LinkKind::Ipvlan),
+        ("802.1q VLAN", Rtnl::vlan_supported, LinkKind::Vlan),
+        ("dummy", Rtnl::dummy_supported, LinkKind::Dummy),
     ];
     let scratch = Netns::create().and_then(|ns| {
         let rtnl = Rtnl::in_netns(&ns)?;
         Ok((ns, rtnl))
     });
-    for (what, probe, config, module) in features {
+    for (what, probe, kind) in features {
         let check = format!("kernel: {what}");
         match &scratch {
             Err(e) => out.fail(check, format!("cannot probe: {e}")),
             Ok((_ns, rtnl)) => match probe(rtnl) {
                 Ok(true) => out.pass(check, "supported"),
-                Ok(false) => out.fail(
-                    check,
-                    format!(
-                        "kernel lacks {what} support ({config}): load the {module} module (modprobe {module})"
-                    ),
-                ),
+                Ok(false) => out.fail(check, kind.unsupported()),
                 Err(e) => out.fail(check, e),
             },
         }
@@ -163,7 +154,7 @@ fn config_dir(out: &mut Checks, config: &Path) {
 }
 
 fn policy(out: &mut Checks, config: &Path) {
-    let path = config.join("policy.json");
+    let path = crate::dirs::policy(config);
     let check = format!("policy {}", path.display());
     let any = |list: Vec<String>| {
         if list.is_empty() {
@@ -192,7 +183,7 @@ fn policy(out: &mut Checks, config: &Path) {
 /// Each definition parses, agrees with the others on its parent, and has its parent (or owns
 /// it, and can make it again).
 fn networks(out: &mut Checks, config: &Path) {
-    let dir = config.join("networks");
+    let dir = crate::dirs::networks(config);
     let mut names: Vec<String> = match fs_err::read_dir(&dir) {
         Ok(entries) => entries
             .filter_map(|e| e.ok())
@@ -259,13 +250,11 @@ fn check_network(
         Err(e) => return Ok((Status::Warn, format!("{summary}; parent not checked: {e}"))),
     };
     match (rtnl.link(&net.parent)?, net.parent_owned) {
-        (Some(link), _)
-            if link.loopback || matches!(link.kind.as_deref(), Some("ipvlan" | "macvlan")) =>
-        {
+        (Some(link), _) if link.loopback || link.kind.as_ref().is_some_and(LinkKind::is_slave) => {
             bail!(
                 "parent {} is a {} link and cannot be a parent: recreate the network on another link",
                 net.parent,
-                link.kind.as_deref().unwrap_or("loopback")
+                link.kind.map_or("loopback".to_string(), |k| k.to_string())
             )
         }
         (Some(_), _) => Ok((Status::Pass, summary)),
@@ -458,12 +447,12 @@ fn check_hook_file(file: &Path, dirs: &Dirs) -> Result<(&'static str, Status, St
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     for (flag, var, ours) in [
-        ("--config-dir", "IPVLAN_HOOK_CONFIG_DIR", &dirs.config),
-        ("--state-dir", "IPVLAN_HOOK_STATE_DIR", &dirs.state),
+        ("--config-dir", crate::dirs::CONFIG_ENV, &dirs.config),
+        ("--state-dir", crate::dirs::STATE_ENV, &dirs.state),
     ] {
         let theirs = dir_setting(&args, &env, flag, var).unwrap_or_else(|| match flag {
-            "--config-dir" => "/etc/ipvlan-hook".into(),
-            _ => "/var/lib/ipvlan-hook".into(),
+            "--config-dir" => crate::dirs::DEFAULT_CONFIG.into(),
+            _ => crate::dirs::DEFAULT_STATE.into(),
         });
         if Path::new(&theirs) != ours.as_path() {
             status = Status::Warn;

@@ -1,12 +1,12 @@
-//! `lease ls`, `lease drain` and `gc`.
+//! `lease ls` and `lease drain`.
 
 use serde::Serialize;
 
 use super::{Format, print_json, print_table};
-use crate::cli::Dirs;
-use crate::error::{Error, Result};
+use crate::dirs::Dirs;
+use crate::error::Result;
+use crate::ipam::select as stores;
 use crate::ipam::{self, Lease, LeaseEntry, LeaseFiles};
-use crate::stores;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum LeaseCmd {
@@ -128,31 +128,4 @@ fn ls(network: Option<&str>, format: Format, dirs: &Dirs) -> Result<()> {
         }
     }
     etcd_error.map_or(Ok(()), Err)
-}
-
-/// Lease files, then (with etcd.json) this host's leases in etcd: each store is collected even
-/// when the other fails.
-pub fn gc(dry_run: bool, dirs: &Dirs) -> Result<()> {
-    let verb = if dry_run { "would release" } else { "released" };
-    let print = |leases: Vec<Lease>| {
-        for l in leases {
-            println!(
-                "{verb} {} on network {} (container {}, {})",
-                l.address, l.network, l.container, l.ifname
-            );
-        }
-    };
-    let mut errors = Vec::new();
-    match ipam::gc(&LeaseFiles::new(&dirs.state), dry_run) {
-        Ok(leases) => print(leases),
-        Err(e) => errors.push(e),
-    }
-    match stores::etcd_host_view(dirs).and_then(|store| match store {
-        Some(store) => ipam::gc(&*store, dry_run),
-        None => Ok(Vec::new()),
-    }) {
-        Ok(leases) => print(leases),
-        Err(e) => errors.push(e.context("gc of etcd leases")),
-    }
-    Error::join(errors).map_or(Ok(()), Err)
 }

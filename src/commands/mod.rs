@@ -1,9 +1,13 @@
-//! The administrative commands: `network …`, `lease ls`, `gc`.
+//! One file per front door (`hook`, `run`) and per verb (`network`, `lease`, `gc`,
+//! `doctor`); `examples` holds the help texts' examples.
 
 pub mod doctor;
 pub mod examples;
+pub mod gc;
+pub mod hook;
 pub mod lease;
 pub mod network;
+pub mod run;
 
 /// Output format of the listing commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -6,7 +6,7 @@ use ipnetwork::IpNetwork;
 
 use super::{Format, print_json, print_table};
 use crate::bail;
-use crate::cli::Dirs;
+use crate::dirs::Dirs;
 use crate::error::{Context, Result};
 use crate::ipam::{self, LeaseEntry, LeaseStore};
 use crate::netlink::Rtnl;
@@ -159,13 +159,9 @@ fn create(args: CreateArgs, networks: &NetworkStore, dirs: &Dirs) -> Result<()> 
         net.check_shares_parent_with(&other)?;
     }
     // Input errors first; then whether this kernel can do it at all.
-    if net.driver == Driver::Ipvlan && !rtnl.ipvlan_supported()? {
-        bail!(
-            "kernel lacks ipvlan support (CONFIG_IPVLAN): load the ipvlan module (modprobe ipvlan)"
-        );
-    }
+    rtnl.require(net.driver)?;
     // An etcd network's address plan must agree with the other hosts' (fails closed).
-    crate::stores::register(&net, dirs)?;
+    crate::ipam::select::register(&net, dirs)?;
     parent::ensure(&rtnl, &net)?;
     if let Err(e) = networks.create(&net) {
         // Leave nothing behind: the parent we just made goes again.
@@ -194,7 +190,7 @@ fn remove(name: &str, force: bool, networks: &NetworkStore, dirs: &Dirs) -> Resu
         ));
         Ok(())
     };
-    let store: Option<Box<dyn LeaseStore>> = match crate::stores::for_network(&net, dirs) {
+    let store: Option<Box<dyn LeaseStore>> = match crate::ipam::select::for_network(&net, dirs) {
         Ok(store) => Some(store),
         Err(e) => tolerate(e).map(|()| None)?,
     };

@@ -48,12 +48,13 @@ use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 
 use super::allocator::Pool;
-use super::store::{LEASE_VERSION, Lease, LeaseEntry, LeaseStore, NetworkLeases, Slot, check_name};
+use super::store::{LEASE_VERSION, Lease, LeaseEntry, LeaseStore, NetworkLeases, Slot};
 use crate::bail;
 use crate::error::{Context, Error, Result};
-use crate::etcd::{Client, Compare, Kv, MAX_TXN_OPS, Op};
+use crate::etcd::client::{Client, Compare, Kv, MAX_TXN_OPS, Op};
+use crate::etcd::config::EtcdConfig;
+use crate::fsutil::check_name;
 use crate::fsutil::{TEMP_PREFIX, write_temp};
-use crate::hostconfig::EtcdConfig;
 
 const PLAN_VERSION: u32 = 1;
 /// Attempts of a read-check-write that lost a race (only this host's own hooks can race on
@@ -166,14 +167,6 @@ impl EtcdStore {
         let mut store = EtcdStore::new(cfg, state_dir)?;
         store.scope = Some((network.to_string(), Plan::encode(pools)));
         Ok(store)
-    }
-
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
-    pub fn endpoints(&self) -> String {
-        self.client.endpoints()
     }
 
     fn plan_key(&self, network: &str) -> String {

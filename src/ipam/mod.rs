@@ -19,20 +19,22 @@
 mod allocator;
 #[cfg(feature = "etcd")]
 mod etcd;
-mod lease_files;
+mod files;
 mod owner;
+pub mod select;
 mod store;
 
 use std::collections::HashSet;
 use std::net::IpAddr;
 
+use crate::fsutil::check_name;
 pub use allocator::Pool;
 use allocator::{Family, subnets_text};
 #[cfg(feature = "etcd")]
 pub use etcd::EtcdStore;
-pub use lease_files::LeaseFiles;
+pub use files::LeaseFiles;
 pub use owner::Owner;
-pub use store::{LEASE_VERSION, Lease, LeaseEntry, LeaseStore, NetworkLeases, Slot, check_name};
+pub use store::{LEASE_VERSION, Lease, LeaseEntry, LeaseStore, NetworkLeases, Slot};
 
 use crate::bail;
 use crate::error::{Error, Result};

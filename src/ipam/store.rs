@@ -15,7 +15,6 @@ use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 
 use super::owner::Owner;
-use crate::bail;
 use crate::error::Result;
 
 /// The only lease format this build writes and reads; any other version counts as corrupt
@@ -58,7 +57,7 @@ pub enum Slot {
 }
 
 /// Where leases live. Implementations check network names and container ids with
-/// [`check_name`] before using them.
+/// [`crate::fsutil::check_name`] before using them.
 pub trait LeaseStore {
     /// Lock `network` (creating its state on first use) until the guard is dropped. Every
     /// read-modify-write of a network happens under this lock.
@@ -104,46 +103,9 @@ pub trait NetworkLeases {
     fn tidy(&mut self) -> Result<()>;
 }
 
-/// Container ids and network names become path components: refuse anything that could
-/// escape or collide (empty, `.`, `..`, `/`, NUL, longer than a file name may be).
-pub fn check_name(what: &str, name: &str) -> Result<()> {
-    if name.is_empty()
-        || name == "."
-        || name == ".."
-        || name.contains(['/', '\0'])
-        || name.len() > 255
-    {
-        bail!(
-            "invalid {what} {name:?}: it must be a single path component (not empty, '.' or '..', no '/' or NUL, at most 255 bytes)"
-        );
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_that_are_not_one_path_component_are_refused() {
-        for bad in ["", ".", "..", "a/b", "/", "a\0b", &"x".repeat(256)] {
-            let err = check_name("container id", bad)
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(err.starts_with("invalid container id "), "{bad:?}: {err}");
-        }
-        for good in [
-            "abc",
-            "a.b",
-            "...",
-            ".hidden",
-            &"x".repeat(255),
-            "9f86d081884c7d659a2feaa0c55ad015",
-        ] {
-            assert!(check_name("container id", good).is_ok(), "{good:?}");
-        }
-    }
 
     #[test]
     fn lease_tolerates_missing_owner_and_unknown_fields() {

@@ -5,7 +5,6 @@
 pub mod parent;
 pub mod store;
 
-use std::fmt;
 use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
@@ -13,36 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::bail;
 use crate::error::Result;
+pub use crate::link::{Driver, Flag, Mode};
 
 /// Version of the network file format written by this build.
 pub const VERSION: u32 = 1;
-
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Driver {
-    #[default]
-    Ipvlan,
-    Macvlan,
-}
-
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    #[default]
-    L2,
-    L3,
-    L3s,
-}
-
-/// ipvlan port flag; for macvlan the same words select the macvlan mode.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Flag {
-    #[default]
-    Bridge,
-    Private,
-    Vepa,
-}
 
 /// Where a network's leases live: this host's lease files, or etcd, shared by every host on
 /// the network's layer 2 segment (feature "etcd"; see `stores`).
@@ -120,45 +93,6 @@ pub struct NetworkSpec {
     pub subnets: Vec<IpNetwork>,
     pub gateways: Vec<IpAddr>,
     pub ip_ranges: Vec<IpNetwork>,
-}
-
-impl fmt::Display for Driver {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Driver::Ipvlan => "ipvlan",
-            Driver::Macvlan => "macvlan",
-        })
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mode::L2 => "l2",
-            Mode::L3 => "l3",
-            Mode::L3s => "l3s",
-        })
-    }
-}
-
-impl fmt::Display for Flag {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Flag::Bridge => "bridge",
-            Flag::Private => "private",
-            Flag::Vepa => "vepa",
-        })
-    }
-}
-
-impl Driver {
-    /// The kernel's name of the link kind.
-    pub fn kernel_kind(self) -> &'static str {
-        match self {
-            Driver::Ipvlan => "ipvlan",
-            Driver::Macvlan => "macvlan",
-        }
-    }
 }
 
 impl Network {

@@ -5,6 +5,7 @@
 
 use crate::bail;
 use crate::error::{Context, Result};
+use crate::link::LinkKind;
 use crate::netlink::{Link, Rtnl};
 use crate::network::{Network, OwnedParent};
 
@@ -80,14 +81,14 @@ pub fn remove_owned(rtnl: &Rtnl, net: &Network) -> Result<()> {
         return Ok(());
     };
     let ours = match owned {
-        OwnedParent::Vlan => link.kind.as_deref() == Some("vlan") && link.lower.is_some(),
-        OwnedParent::Dummy => link.kind.as_deref() == Some("dummy"),
+        OwnedParent::Vlan => link.kind == Some(LinkKind::Vlan) && link.lower.is_some(),
+        OwnedParent::Dummy => link.kind == Some(LinkKind::Dummy),
     };
     if !ours {
         bail!(
             "not deleting {}: it is a {} link now, not the {} parent network {} created",
             net.parent,
-            link.kind.as_deref().unwrap_or("physical"),
+            link.kind.map_or("physical".to_string(), |k| k.to_string()),
             if owned == OwnedParent::Vlan {
                 "VLAN"
             } else {
@@ -111,11 +112,10 @@ fn check_usable(link: &Link) -> Result<()> {
             link.name
         );
     }
-    if matches!(link.kind.as_deref(), Some("ipvlan" | "macvlan")) {
+    if let Some(kind) = link.kind.as_ref().filter(|k| k.is_slave()) {
         bail!(
-            "{} is itself an {} slave and cannot be a parent",
-            link.name,
-            link.kind.as_deref().unwrap_or("")
+            "{} is itself an {kind} slave and cannot be a parent",
+            link.name
         );
     }
     Ok(())

@@ -15,7 +15,7 @@ pub struct NetworkStore {
 impl NetworkStore {
     pub fn new(config_dir: &Path) -> NetworkStore {
         NetworkStore {
-            dir: config_dir.join("networks"),
+            dir: crate::dirs::networks(config_dir),
         }
     }
 

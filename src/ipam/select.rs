@@ -4,7 +4,7 @@
 //! so a build without the feature refuses etcd networks with one clear message, and lease-file
 //! networks never wait for etcd.
 
-use crate::cli::Dirs;
+use crate::dirs::Dirs;
 use crate::error::Result;
 use crate::ipam::{Lease, LeaseEntry, LeaseFiles, LeaseStore, Pool};
 use crate::network::store::NetworkStore;
@@ -71,7 +71,7 @@ pub fn drain(dirs: &Dirs, host: &str, dry_run: bool) -> Result<Vec<Lease>> {
 #[cfg(feature = "etcd")]
 mod etcd {
     use super::*;
-    use crate::hostconfig::EtcdConfig;
+    use crate::etcd::config::EtcdConfig;
     use crate::ipam::EtcdStore;
 
     pub fn for_network(net: &Network, dirs: &Dirs) -> Result<Box<dyn LeaseStore>> {

@@ -38,9 +38,10 @@ use fs_err::os::unix::fs::OpenOptionsExt;
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 
-use super::store::{LEASE_VERSION, Lease, LeaseEntry, LeaseStore, NetworkLeases, Slot, check_name};
+use super::store::{LEASE_VERSION, Lease, LeaseEntry, LeaseStore, NetworkLeases, Slot};
 use crate::bail;
 use crate::error::{Context, Error, Result};
+use crate::fsutil::check_name;
 use crate::fsutil::{TEMP_PREFIX, unique_name, write_temp};
 
 const INDEX_VERSION: u32 = 1;

@@ -5,7 +5,7 @@ use std::io::Read;
 
 use crate::attach::{self, Attachment};
 use crate::bail;
-use crate::cli::Dirs;
+use crate::dirs::Dirs;
 use crate::error::{Context, Result};
 use crate::ipam::Owner;
 use crate::netlink::Rtnl;
@@ -66,7 +66,7 @@ fn create(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
         mtu: ann.mtu,
         owner,
     };
-    let store = crate::stores::for_network(&network, dirs)?;
+    let store = crate::ipam::select::for_network(&network, dirs)?;
     let leases = attach::setup(&rtnl, &*store, &att, &netns)?;
     let addrs: Vec<String> = leases
         .iter()
@@ -84,7 +84,7 @@ fn create(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
 
 fn poststop(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
     // The store of the network the container was set up on (lease files or etcd).
-    let store = crate::stores::for_network_name(ann.network.as_deref(), dirs)?;
+    let store = crate::ipam::select::for_network_name(ann.network.as_deref(), dirs)?;
     // The link only needs deleting where the netns outlives the container; a runtime-made
     // netns took the link with it.
     let precreated = state.precreated_netns().unwrap_or_else(|e| {

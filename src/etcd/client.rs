@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use crate::bail;
 use crate::error::{Error, Result};
-use crate::hostconfig::EtcdConfig;
+use crate::etcd::config::EtcdConfig;
 
 /// Keys per page when listing a prefix.
 const PAGE: u64 = 500;

@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 
 use crate::attach::{self, Attachment};
 use crate::bail;
-use crate::cli::Dirs;
+use crate::dirs::Dirs;
 use crate::error::{Context, Error, Result};
 use crate::ipam::{LeaseFiles, Owner};
 use crate::netlink::Rtnl;
@@ -116,7 +116,7 @@ fn attach_and_run(
         ns.set_up(lo.index)
             .context("cannot bring lo up in the new netns")?;
     }
-    let store = crate::stores::for_network(network, dirs)?;
+    let store = crate::ipam::select::for_network(network, dirs)?;
     let att = Attachment {
         network,
         container: id,
@@ -207,11 +207,7 @@ fn resolve(args: &RunArgs, dirs: &Dirs) -> Result<(Network, bool)> {
             net.parent
         );
     }
-    if net.driver == Driver::Ipvlan && !rtnl.ipvlan_supported()? {
-        bail!(
-            "kernel lacks ipvlan support (CONFIG_IPVLAN): load the ipvlan module (modprobe ipvlan)"
-        );
-    }
+    rtnl.require(net.driver)?;
     for other in networks.list()? {
         net.check_shares_parent_with(&other)?;
     }

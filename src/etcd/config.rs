@@ -22,9 +22,9 @@ use serde::Deserialize;
 
 use crate::bail;
 use crate::error::{Context, Error, Result};
-use crate::ipam::check_name;
+use crate::fsutil::check_name;
 
-pub const FILE: &str = "etcd.json";
+pub const FILE: &str = crate::dirs::ETCD;
 const VERSION: u32 = 1;
 const DEFAULT_PREFIX: &str = "/ipvlan-hook";
 const DEFAULT_TIMEOUT_MS: u64 = 2500;
@@ -67,7 +67,7 @@ pub struct EtcdConfig {
 
 impl EtcdConfig {
     pub fn path(config_dir: &Path) -> PathBuf {
-        config_dir.join(FILE)
+        crate::dirs::etcd(config_dir)
     }
 
     /// Is there a config file at all (`gc` and `lease ls` look at etcd only then)?

@@ -1,0 +1,38 @@
+//! The two directories every command works in, their defaults, and the names of the files in
+//! them. A leaf: the one place these facts are written.
+
+use std::path::{Path, PathBuf};
+
+/// Network definitions, the policy and `etcd.json`.
+pub const DEFAULT_CONFIG: &str = "/etc/ipvlan-hook";
+/// Leases, cursors and locks.
+pub const DEFAULT_STATE: &str = "/var/lib/ipvlan-hook";
+/// Environment variables that set them (the hook gets no command line from podman's hooks.d
+/// file beyond its args, and the tests run hermetically with them).
+pub const CONFIG_ENV: &str = "IPVLAN_HOOK_CONFIG_DIR";
+pub const STATE_ENV: &str = "IPVLAN_HOOK_STATE_DIR";
+
+/// `CONFIG_DIR/networks/NAME.json`.
+pub const NETWORKS: &str = "networks";
+/// `CONFIG_DIR/policy.json`.
+pub const POLICY: &str = "policy.json";
+/// `CONFIG_DIR/etcd.json`.
+pub const ETCD: &str = "etcd.json";
+
+/// The two directories, as the command line (or the environment) gave them.
+pub struct Dirs {
+    pub config: PathBuf,
+    pub state: PathBuf,
+}
+
+pub fn networks(config: &Path) -> PathBuf {
+    config.join(NETWORKS)
+}
+
+pub fn policy(config: &Path) -> PathBuf {
+    config.join(POLICY)
+}
+
+pub fn etcd(config: &Path) -> PathBuf {
+    config.join(ETCD)
+}
