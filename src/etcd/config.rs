@@ -80,7 +80,7 @@ impl EtcdConfig {
         let text = match fs_err::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
-                "{} does not exist: networks with --ipam etcd need it (endpoints, TLS files, prefix; see the README, 'Multi-host IPAM with etcd')",
+                "{} does not exist: networks with --ipam etcd need it (endpoints, TLS files, prefix; see ipvlan-hook(5), ETCD FILE, and docs/etcd.md)",
                 path.display()
             ),
             Err(e) => return Err(e.into()),

@@ -232,9 +232,9 @@ pub struct Spec<'a> {
 /// The annotation that puts a container on the lab's network.
 pub const ON_NET: &[(&str, &str)] = &[("ipvlan.network", "net")];
 
-/// The README's crun wrapper for hosts with hybrid cgroups: crun runs in a mount namespace of its
-/// own in which the cgroup2 mount is made private and unmounted (the host keeps it), while
-/// everything else, /run/netns included, keeps its propagation.
+/// The crun wrapper of docs/engines.md for hosts with hybrid cgroups: crun runs in a mount
+/// namespace of its own in which the cgroup2 mount is made private and unmounted (the host
+/// keeps it), while everything else, /run/netns included, keeps its propagation.
 const CRUN_HYBRID_WRAPPER: &str = r#"#!/bin/sh
 exec /usr/bin/unshare --mount --propagation unchanged /bin/sh -c '
     /bin/mount --make-rprivate /sys/fs/cgroup && /bin/umount /sys/fs/cgroup/unified &&
@@ -262,7 +262,7 @@ impl<'a> Runtime<'a> {
     }
 
     /// crun 1.8 refuses hosts with hybrid cgroups ("cgroups in hybrid mode not supported"): there
-    /// it runs through the wrapper of the README, which hides the cgroup2 mount from it.
+    /// it runs through the wrapper of docs/engines.md, which hides the cgroup2 mount from it.
     pub fn crun(lab: &'a Lab, bin: PathBuf) -> Runtime<'a> {
         let mut rt = Runtime {
             lab,
