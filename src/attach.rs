@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use crate::error::{Context, Error, Result};
-use crate::ipam::{self, Lease, LeaseStore, Owner, Pool, Request};
+use crate::ipam::{self, Lease, LeaseStore, Owner, Request};
 use crate::link::LinkKind;
 use crate::netlink::{Link, Rtnl, SlaveSpec};
 use crate::netns::{Netns, Visit, write_sysctl};
@@ -122,15 +122,7 @@ fn make_link(
 
 fn allocate(store: &dyn LeaseStore, att: &Attachment) -> Result<Vec<Lease>> {
     let net = att.network;
-    let pools: Vec<Pool> = net
-        .subnets
-        .iter()
-        .map(|s| Pool {
-            subnet: s.subnet,
-            ip_range: s.ip_range,
-            gateway: s.gateway,
-        })
-        .collect();
+    let pools = ipam::select::pools(net);
     ipam::allocate(
         store,
         &Request {

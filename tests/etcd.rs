@@ -439,6 +439,7 @@ fn compare_and_swap_alone_keeps_racing_hosts_apart() {
         subnet: "10.81.0.0/24".parse().expect("subnet"),
         ip_range: None,
         gateway: Some("10.81.0.1".parse().expect("gateway")),
+        aux: Vec::new(),
     }];
     let dirs: Vec<PathBuf> = (0..4)
         .map(|i| {
@@ -531,11 +532,13 @@ fn restart_on_a_full_network_keeps_its_own_lease() {
             subnet: "10.82.0.0/30".parse().expect("subnet"),
             ip_range: None,
             gateway: Some("10.82.0.1".parse().expect("gateway")),
+            aux: Vec::new(),
         },
         Pool {
             subnet: "fd00:82::/64".parse().expect("subnet"),
             ip_range: None,
             gateway: None,
+            aux: Vec::new(),
         },
     ];
     let cfg = EtcdConfig::load(&dir).expect("config");

@@ -76,6 +76,7 @@ fn pool(subnet: &str, range: Option<&str>, gateway: Option<&str>) -> Pool {
         subnet: subnet.parse().expect("test subnet"),
         ip_range: range.map(|r| r.parse().expect("test range")),
         gateway: gateway.map(|g| g.parse().expect("test gateway")),
+        aux: Vec::new(),
     }
 }
 

@@ -413,3 +413,163 @@ fn s9_host_cannot_reach_l2_slave_and_ipvlan_run_works() {
         "ipvlan-run left its dummy parent"
     );
 }
+
+/// Every `docker network create` of Docker's ipvlan and macvlan driver pages
+/// (docs.docker.com/engine/network/drivers/{ipvlan,macvlan}/), as printed there but for the
+/// word `docker`, with the `ip link` commands the pages run before some of them. Each runs on a
+/// host whose `eth0` is a veth; each network is inspected and removed before the next, as the
+/// pages' examples are alternatives (several reuse a name, a subnet or a parent).
+const DOCKER_DOC_EXAMPLES: &[&str] = &[
+    // ipvlan.md
+    "docker network create -d ipvlan \\
+    --subnet=192.168.1.0/24 \\
+    --gateway=192.168.1.1 \\
+    -o ipvlan_mode=l2 \\
+    -o parent=eth0 db_net",
+    "docker network create -d ipvlan \\
+    --subnet=192.168.1.0/24 \\
+    -o parent=eth0 db_net_ipv",
+    "docker network create -d ipvlan \\
+    --subnet=192.168.10.0/24 isolated1",
+    "docker network create -d ipvlan \\
+    --subnet=192.168.11.0/24 --internal isolated2",
+    "docker network create -d ipvlan isolated3",
+    "docker network create -d ipvlan \\
+    --subnet=192.168.20.0/24 \\
+    --gateway=192.168.20.1 \\
+    -o parent=eth0.20 ipvlan20",
+    "docker network create -d ipvlan \\
+    --subnet=192.168.30.0/24 \\
+    --gateway=192.168.30.1 \\
+    -o parent=eth0.30 \\
+    -o ipvlan_mode=l2 ipvlan30",
+    "docker network create -d ipvlan \\
+    --subnet=192.168.114.0/24 --subnet=192.168.116.0/24 \\
+    --gateway=192.168.114.254 --gateway=192.168.116.254 \\
+    -o parent=eth0.114 \\
+    -o ipvlan_mode=l2 ipvlan114",
+    "docker network create -d ipvlan \\
+    --subnet=192.168.214.0/24 \\
+    --subnet=10.1.214.0/24 \\
+    -o ipvlan_mode=l3 ipnet210",
+    "docker network create -d ipvlan \\
+    --ipv6 --subnet=2001:db8:abc2::/64 --gateway=2001:db8:abc2::22 \\
+    -o parent=eth0.139 v6ipvlan139",
+    "docker network create -d ipvlan \\
+    --subnet=192.168.140.0/24 --subnet=192.168.142.0/24 \\
+    --gateway=192.168.140.1 --gateway=192.168.142.1 \\
+    --subnet=2001:db8:abc9::/64 --gateway=2001:db8:abc9::22 \\
+    -o parent=eth0.140 \\
+    -o ipvlan_mode=l2 ipvlan140",
+    "docker network create -d ipvlan \\
+    --subnet=192.168.110.0/24 \\
+    --subnet=192.168.112.0/24 \\
+    --ipv6 --subnet=2001:db8:abc6::/64 \\
+    -o parent=eth0 \\
+    -o ipvlan_mode=l3 ipnet110",
+    "ip link add link eth0 name eth0.40 type vlan id 40
+ip link set eth0.40 up
+docker network create -d ipvlan \\
+    --subnet=192.168.40.0/24 \\
+    --gateway=192.168.40.1 \\
+    -o parent=eth0.40 ipvlan40",
+    "ip link add link eth0 name foo type vlan id 40
+ip link set foo up
+docker network create -d ipvlan \\
+    --subnet=192.168.40.0/24 --gateway=192.168.40.1 \\
+    -o parent=foo ipvlan40",
+    // macvlan.md
+    "docker network create -d macvlan \\
+  --subnet=172.16.86.0/24 \\
+  --gateway=172.16.86.1 \\
+  -o parent=eth0 pub_net",
+    "docker network create -d macvlan \\
+  --subnet=192.168.32.0/24 \\
+  --ip-range=192.168.32.128/25 \\
+  --gateway=192.168.32.254 \\
+  --aux-address=\"my-router=192.168.32.129\" \\
+  -o parent=eth0 macnet32",
+    "docker network create -d macvlan \\
+    --subnet=192.168.50.0/24 \\
+    --gateway=192.168.50.1 \\
+    -o parent=eth0.50 macvlan50",
+    "docker network create -d ipvlan \\
+    --subnet=192.168.210.0/24 \\
+    --subnet=192.168.212.0/24 \\
+    --gateway=192.168.210.254 \\
+    --gateway=192.168.212.254 \\
+     -o ipvlan_mode=l2 -o parent=eth0 ipvlan210",
+    "docker network create -d macvlan \\
+    --subnet=192.168.216.0/24 --subnet=192.168.218.0/24 \\
+    --gateway=192.168.216.1 --gateway=192.168.218.1 \\
+    --subnet=2001:db8:abc8::/64 --gateway=2001:db8:abc8::10 \\
+     -o parent=eth0.218 \\
+     -o macvlan_mode=bridge macvlan216",
+];
+
+#[test]
+fn docker_documentation_commands_run_verbatim() {
+    if !require_ipvlan("docker_documentation_commands_run_verbatim") {
+        return;
+    }
+    let host = Host::new("docs");
+    host.ns
+        .sh("ip link add eth0 type veth peer name eth0peer && ip link set eth0 up && ip link set eth0peer up");
+    let links_before = host.ns.sh("ip -o link | wc -l");
+    for example in DOCKER_DOC_EXAMPLES {
+        // The page's text, `docker` being this build's ipvlan-hook (a shell function, so the
+        // line itself stays as printed); the test's directories come from the environment.
+        let script = format!("docker() {{ {:?} \"$@\"; }}\nset -e\n{example}", hook_bin());
+        let out = host
+            .ns
+            .cmd("sh")
+            .args(["-c", &script])
+            .env("IPVLAN_HOOK_CONFIG_DIR", &host.config)
+            .env("IPVLAN_HOOK_STATE_DIR", &host.state)
+            .output()
+            .expect("run sh");
+        assert!(
+            out.status.success(),
+            "{example}\nfailed: {}",
+            text(&out.stderr)
+        );
+        let name = text(&out.stdout).trim().to_string();
+        let net: serde_json::Value =
+            serde_json::from_str(&host.ok(&["network", "inspect", &name])).expect("inspect");
+        let net = &net[0];
+        let words: Vec<&str> = example.split_whitespace().collect();
+        let driver = words[words.iter().position(|w| *w == "-d").unwrap() + 1];
+        assert_eq!(net["driver"], driver, "{example}: {net}");
+        let mode = if example.contains("ipvlan_mode=l3") {
+            "l3"
+        } else {
+            "l2"
+        };
+        assert_eq!(net["mode"], mode, "{example}: {net}");
+        for w in words.iter().filter_map(|w| w.strip_prefix("--subnet=")) {
+            assert!(
+                net.to_string().contains(w),
+                "{example}: {w} missing from {net}"
+            );
+        }
+        if let Some(p) = words.iter().find_map(|w| w.strip_prefix("parent=")) {
+            assert_eq!(net["parent"], p, "{example}: {net}");
+        }
+        if example.contains("my-router") {
+            assert_eq!(
+                net["subnets"][0]["aux_addresses"]["my-router"], "192.168.32.129",
+                "{net}"
+            );
+        }
+        host.ok(&["network", "rm", &name]);
+        // What the example made with `ip link` is the user's: take it away by hand.
+        host.ns
+            .sh("ip link del eth0.40 2>/dev/null || true; ip link del foo 2>/dev/null || true");
+        assert_eq!(
+            host.ns.sh("ip -o link | wc -l"),
+            links_before,
+            "{example}: left a link: {}",
+            host.ns.sh("ip -o link")
+        );
+    }
+}

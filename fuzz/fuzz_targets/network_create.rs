@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     let Command::Network(NetworkCmd::Create(args)) = cli.command else {
         return;
     };
-    if let Some(net) = common::check_build(NetworkSpec::from(args)) {
+    if let Some(net) = NetworkSpec::try_from(args).ok().and_then(common::check_build) {
         let json = serde_json::to_vec_pretty(&net).expect("serialize");
         let back: ipvlan_hook::network::Network = serde_json::from_slice(&json).expect("re-read");
         assert_eq!(back, net);

@@ -37,6 +37,11 @@ fn spec_of(net: &Network) -> NetworkSpec {
         subnets: net.subnets.iter().map(|s| s.subnet).collect(),
         gateways: net.subnets.iter().filter_map(|s| s.gateway).collect(),
         ip_ranges: net.subnets.iter().filter_map(|s| s.ip_range).collect(),
+        aux_addresses: net
+            .subnets
+            .iter()
+            .flat_map(|s| s.aux_addresses.iter().map(|(n, a)| (n.clone(), *a)))
+            .collect(),
         // Fields added later keep their defaults until this target learns them.
         ..Default::default()
     }

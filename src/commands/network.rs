@@ -10,6 +10,7 @@ use crate::dirs::Dirs;
 use crate::error::{Context, Result};
 use crate::ipam::{self, LeaseEntry, LeaseStore};
 use crate::netlink::Rtnl;
+use crate::network::opts::{DriverOpts, merge, parse_aux};
 use crate::network::store::NetworkStore;
 use crate::network::{Driver, Flag, Ipam, Mode, NetworkSpec, parent};
 
@@ -48,14 +49,20 @@ pub struct CreateArgs {
     #[arg(long, short = 'd', value_enum, default_value = "ipvlan")]
     pub driver: Driver,
     /// Parent link; a missing IFACE.VID is created as an 802.1q sub-interface; none = dummy.
-    #[arg(long, short = 'o')]
+    #[arg(long)]
     pub parent: Option<String>,
-    #[arg(long, value_enum, default_value = "l2")]
-    pub mode: Mode,
-    /// ipvlan flag (for macvlan: the macvlan mode).
-    #[arg(long, value_enum, default_value = "bridge")]
-    pub flag: Flag,
-    /// Subnet in CIDR form; repeat for several (IPv4 and/or IPv6).
+    /// ipvlan mode [default: l2].
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+    /// ipvlan flag (for macvlan: the macvlan mode) [default: bridge].
+    #[arg(long, value_enum)]
+    pub flag: Option<Flag>,
+    /// Docker's driver options: parent, ipvlan_mode, ipvlan_flag, macvlan_mode,
+    /// com.docker.network.driver.mtu (repeatable).
+    #[arg(long = "opt", short = 'o', value_name = "KEY=VALUE")]
+    pub opts: Vec<String>,
+    /// Subnet in CIDR form; repeat for several (IPv4 and/or IPv6) [default: a free /16 of
+    /// 172.17.0.0-172.31.255.255].
     #[arg(long)]
     pub subnet: Vec<IpNetwork>,
     /// Gateway of the subnet it lies in (L2; default: the first address).
@@ -64,6 +71,12 @@ pub struct CreateArgs {
     /// Range for dynamic addresses within the subnet it lies in.
     #[arg(long)]
     pub ip_range: Vec<IpNetwork>,
+    /// An address of a subnet never to hand out (repeatable).
+    #[arg(long = "aux-address", value_name = "NAME=IP")]
+    pub aux_address: Vec<String>,
+    /// Accepted for Docker's sake: IPv6 subnets work with or without it.
+    #[arg(long)]
+    pub ipv6: bool,
     /// No default route in containers.
     #[arg(long)]
     pub internal: bool,
@@ -127,36 +140,56 @@ pub fn run(cmd: NetworkCmd, dirs: &Dirs) -> Result<()> {
     }
 }
 
-/// The network `network create` asks for (the fuzz target network_create builds it too).
-impl From<CreateArgs> for NetworkSpec {
-    fn from(args: CreateArgs) -> NetworkSpec {
-        NetworkSpec {
+/// The network `network create` asks for, long options and Docker's `-o` words merged (the
+/// fuzz target network_create builds it too).
+impl TryFrom<CreateArgs> for NetworkSpec {
+    type Error = crate::error::Error;
+
+    fn try_from(args: CreateArgs) -> Result<NetworkSpec> {
+        let o = DriverOpts::parse(&args.opts)?;
+        let flag_key = match args.driver {
+            Driver::Ipvlan => "ipvlan_flag",
+            Driver::Macvlan => "macvlan_mode",
+        };
+        Ok(NetworkSpec {
             name: args.name,
             driver: args.driver,
-            mode: args.mode,
-            flag: args.flag,
-            parent: args.parent,
+            mode: merge(("--mode", args.mode), ("ipvlan_mode", o.ipvlan_mode))?.unwrap_or_default(),
+            flag: merge(("--flag", args.flag), (flag_key, o.flag_for(args.driver)?))?
+                .unwrap_or_default(),
+            parent: merge(("--parent", args.parent), ("parent", o.parent))?,
             internal: args.internal,
-            mtu: args.mtu,
+            mtu: merge(
+                ("--mtu", args.mtu),
+                ("com.docker.network.driver.mtu", o.mtu),
+            )?,
             subnets: args.subnet,
             gateways: args.gateway,
             ip_ranges: args.ip_range,
-        }
+            aux_addresses: parse_aux(&args.aux_address)?,
+        })
     }
 }
 
 fn create(args: CreateArgs, networks: &NetworkStore, dirs: &Dirs) -> Result<()> {
     let ipam = args.ipam;
-    let (mut net, warnings) = NetworkSpec::from(args).build(crate::random_id())?;
-    net.ipam = ipam;
+    let mut spec = NetworkSpec::try_from(args)?;
     let _lock = networks.lock()?;
-    if networks.exists(&net.name) {
-        bail!("network {} already exists", net.name);
+    if networks.exists(&spec.name) {
+        bail!("network {} already exists", spec.name);
     }
+    let others = networks.list()?;
+    if spec.subnets.is_empty() {
+        // Docker's default address pool: the first /16 no other network uses.
+        spec.subnets
+            .push(default_subnet(&others).with_context(|| format!("network {}", spec.name))?);
+    }
+    let (mut net, warnings) = spec.build(crate::random_id())?;
+    net.ipam = ipam;
     let rtnl = Rtnl::current()?;
     parent::plan(&rtnl, &mut net)?;
-    for other in networks.list()? {
-        net.check_shares_parent_with(&other)?;
+    for other in &others {
+        net.check_shares_parent_with(other)?;
     }
     // Input errors first; then whether this kernel can do it at all.
     rtnl.require(net.driver)?;
@@ -173,6 +206,25 @@ fn create(args: CreateArgs, networks: &NetworkStore, dirs: &Dirs) -> Result<()> 
     warnings.iter().for_each(|w| crate::warn(w));
     println!("{}", net.name);
     Ok(())
+}
+
+/// 172.17.0.0/16 to 172.31.0.0/16, as Docker's default pool: the first that overlaps no
+/// subnet of another network.
+fn default_subnet(others: &[crate::network::Network]) -> Result<IpNetwork> {
+    let taken = |net: IpNetwork| {
+        others
+            .iter()
+            .flat_map(|o| &o.subnets)
+            .any(|s| crate::network::overlaps(s.subnet, net))
+    };
+    (17..=31u8)
+        .map(|b| IpNetwork::new(IpAddr::from([172, b, 0, 0]), 16).expect("a /16"))
+        .find(|n| !taken(*n))
+        .ok_or_else(|| {
+            crate::error::Error::msg(
+                "every /16 of 172.17.0.0-172.31.255.255 is used by another network: give --subnet",
+            )
+        })
 }
 
 fn remove(name: &str, force: bool, networks: &NetworkStore, dirs: &Dirs) -> Result<()> {

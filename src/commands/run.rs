@@ -195,6 +195,7 @@ fn resolve(args: &RunArgs, dirs: &Dirs) -> Result<(Network, bool)> {
         subnets: args.subnet.clone(),
         gateways: args.gateway.clone(),
         ip_ranges: Vec::new(),
+        aux_addresses: Vec::new(),
     };
     let (mut net, warnings) = spec.build(id)?;
     warnings.iter().for_each(|w| crate::warn(w));

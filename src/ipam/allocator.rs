@@ -16,12 +16,14 @@ use crate::error::Result;
 
 /// One subnet of a network as the caller passes it: `subnet` is the network address/prefix
 /// (host bits zero, already validated); `ip_range` only limits dynamic allocation (like
-/// Docker's `--ip-range`); the gateway is never handed out.
+/// Docker's `--ip-range`); the gateway and the aux addresses are never handed out.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pool {
     pub subnet: IpNetwork,
     pub ip_range: Option<IpNetwork>,
     pub gateway: Option<IpAddr>,
+    /// Docker's `--aux-address`es: taken by something outside the network.
+    pub aux: Vec<IpAddr>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,7 +85,7 @@ impl Pool {
     }
 
     /// The subnet's own addresses no container may have: the network address, the IPv4
-    /// broadcast, the gateway. Says which, for error messages.
+    /// broadcast, the gateway, the aux addresses. Says which, for error messages.
     fn reserved(&self, addr: IpAddr) -> Option<&'static str> {
         let (first, last) = bounds(self.subnet);
         let bits = to_bits(addr);
@@ -93,6 +95,8 @@ impl Pool {
             Some("the broadcast address")
         } else if self.gateway == Some(addr) {
             Some("the gateway")
+        } else if self.aux.contains(&addr) {
+            Some("an --aux-address")
         } else {
             None
         }
@@ -123,13 +127,17 @@ impl Pool {
 /// The addresses dynamic allocation may try in `pool`, round-robin: starting right after
 /// `cursor` (the last address handed out) when it lies in the pool's range, otherwise at the
 /// start of the range; wrapping once; each address at most once, the cursor itself last.
-/// Never the network address, the IPv4 broadcast, the gateway or anything outside ip_range.
+/// Never the network address, the IPv4 broadcast, the gateway, an aux address or anything
+/// outside ip_range.
 pub fn candidates(pool: &Pool, cursor: Option<IpAddr>) -> Candidates {
     let family = pool.family();
-    let gateway = pool
+    let skip: Vec<u128> = pool
         .gateway
-        .filter(|g| Family::of(*g) == family)
-        .map(to_bits);
+        .iter()
+        .chain(&pool.aux)
+        .filter(|a| Family::of(**a) == family)
+        .map(|a| to_bits(*a))
+        .collect();
     let Some((lo, hi)) = pool.span() else {
         return Candidates {
             family,
@@ -137,7 +145,7 @@ pub fn candidates(pool: &Pool, cursor: Option<IpAddr>) -> Candidates {
             hi: 0,
             next: 0,
             left: 0,
-            gateway,
+            skip,
         };
     };
     let next = match cursor.filter(|c| Family::of(*c) == family).map(to_bits) {
@@ -157,7 +165,7 @@ pub fn candidates(pool: &Pool, cursor: Option<IpAddr>) -> Candidates {
         hi,
         next,
         left: hi - lo + 1,
-        gateway,
+        skip,
     }
 }
 
@@ -167,7 +175,8 @@ pub struct Candidates {
     hi: u128,
     next: u128,
     left: u128,
-    gateway: Option<u128>,
+    /// The gateway and aux addresses: a handful at most.
+    skip: Vec<u128>,
 }
 
 impl Iterator for Candidates {
@@ -178,7 +187,7 @@ impl Iterator for Candidates {
             let bits = self.next;
             self.left -= 1;
             self.next = if bits == self.hi { self.lo } else { bits + 1 };
-            if Some(bits) != self.gateway {
+            if !self.skip.contains(&bits) {
                 return Some(from_bits(bits, self.family));
             }
         }
@@ -262,6 +271,7 @@ mod tests {
             subnet: net(subnet),
             ip_range: range.map(net),
             gateway: gateway.map(ip),
+            aux: Vec::new(),
         }
     }
 
@@ -269,6 +279,19 @@ mod tests {
         candidates(pool, cursor.map(ip))
             .map(|a| a.to_string())
             .collect()
+    }
+
+    #[test]
+    fn aux_addresses_are_never_handed_out() {
+        let mut p = pool("10.1.0.0/29", None, Some("10.1.0.1"));
+        p.aux = vec![ip("10.1.0.2"), ip("10.1.0.5")];
+        let got: Vec<IpAddr> = candidates(&p, None).collect();
+        assert_eq!(got, ["10.1.0.3", "10.1.0.4", "10.1.0.6"].map(ip));
+        let e = static_pool("net", &[p], ip("10.1.0.5")).unwrap_err();
+        assert!(
+            e.to_string().contains("10.1.0.5 is an --aux-address"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -469,6 +492,7 @@ mod tests {
                 subnet,
                 ip_range,
                 gateway,
+                aux: Vec::new(),
             };
             let ctx = format!("case {case}: {p:?} cursor {cursor:?} density {density}");
 

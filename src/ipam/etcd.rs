@@ -96,6 +96,9 @@ struct PlanSubnet {
     gateway: Option<IpAddr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ip_range: Option<IpNetwork>,
+    /// Sorted; absent when empty, so plans written before aux addresses existed still match.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    aux: Vec<IpAddr>,
 }
 
 impl Plan {
@@ -103,10 +106,15 @@ impl Plan {
     fn encode(pools: &[Pool]) -> Vec<u8> {
         let mut subnets: Vec<PlanSubnet> = pools
             .iter()
-            .map(|p| PlanSubnet {
-                subnet: p.subnet,
-                gateway: p.gateway,
-                ip_range: p.ip_range,
+            .map(|p| {
+                let mut aux = p.aux.clone();
+                aux.sort();
+                PlanSubnet {
+                    subnet: p.subnet,
+                    gateway: p.gateway,
+                    ip_range: p.ip_range,
+                    aux,
+                }
             })
             .collect();
         subnets.sort_by_key(|s| (s.subnet.is_ipv6(), s.subnet.ip(), s.subnet.prefix()));
@@ -131,6 +139,9 @@ impl Plan {
                 }
                 if let Some(r) = s.ip_range {
                     extra.push(format!("range {r}"));
+                }
+                for a in &s.aux {
+                    extra.push(format!("aux {a}"));
                 }
                 if extra.is_empty() {
                     s.subnet.to_string()
@@ -234,7 +245,7 @@ impl EtcdStore {
 
     fn plan_mismatch(&self, network: &str, stored: &[u8], ours: &[u8]) -> Error {
         Error::msg(format!(
-            "network {network} is recorded in etcd ({}) with subnets {}, but this host defines it with {}: every host must define an etcd network identically (same --subnet, --gateway, --ip-range); fix this host's definition, or remove the network from every host to redefine it",
+            "network {network} is recorded in etcd ({}) with subnets {}, but this host defines it with {}: every host must define an etcd network identically (same --subnet, --gateway, --ip-range, --aux-address); fix this host's definition, or remove the network from every host to redefine it",
             self.plan_key(network),
             Plan::describe(stored),
             Plan::describe(ours)
@@ -744,6 +755,7 @@ mod tests {
             subnet: subnet.parse().expect("subnet"),
             ip_range: None,
             gateway: gw.map(|g| g.parse().expect("gateway")),
+            aux: Vec::new(),
         }
     }
 

@@ -455,6 +455,7 @@ mod tests {
             subnet: subnet.parse().expect("test subnet"),
             ip_range: range.map(|r| r.parse().expect("test range")),
             gateway: gateway.map(ip),
+            aux: Vec::new(),
         }
     }
 

@@ -18,6 +18,7 @@ pub fn pools(net: &Network) -> Vec<Pool> {
             subnet: s.subnet,
             ip_range: s.ip_range,
             gateway: s.gateway,
+            aux: s.aux_addresses.values().copied().collect(),
         })
         .collect()
 }

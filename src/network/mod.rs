@@ -2,9 +2,11 @@
 //! Docker's ipvlan driver semantics; everything here is pure validation, so bad input is
 //! refused before anything touches the kernel or the disk.
 
+pub mod opts;
 pub mod parent;
 pub mod store;
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
@@ -52,6 +54,9 @@ pub struct Subnet {
     pub gateway: Option<IpAddr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_range: Option<IpNetwork>,
+    /// Docker's `--aux-address NAME=IP`: addresses of the subnet never handed out.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aux_addresses: BTreeMap<String, IpAddr>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -93,6 +98,7 @@ pub struct NetworkSpec {
     pub subnets: Vec<IpNetwork>,
     pub gateways: Vec<IpAddr>,
     pub ip_ranges: Vec<IpNetwork>,
+    pub aux_addresses: Vec<(String, IpAddr)>,
 }
 
 impl Network {
@@ -165,6 +171,7 @@ impl NetworkSpec {
                 subnet: *net,
                 gateway: None,
                 ip_range: None,
+                aux_addresses: BTreeMap::new(),
             })
             .collect();
         for gw in &self.gateways {
@@ -178,6 +185,10 @@ impl NetworkSpec {
             if s.ip_range.replace(*range).is_some() {
                 bail!("two --ip-range values given for subnet {}", s.subnet);
             }
+        }
+        for (name, addr) in &self.aux_addresses {
+            let s = find_subnet(&mut subnets, *addr, "--aux-address")?;
+            s.aux_addresses.insert(name.clone(), *addr);
         }
         let mut net = Network {
             version: VERSION,
@@ -193,7 +204,6 @@ impl NetworkSpec {
             subnets,
             ipam: Ipam::Files,
         };
-        net.check(Naming::Flags)?;
         // No parent means a dummy parent: containers of the network reach each other and
         // nothing else; they still get the gateway route unless --internal.
         let l3 = net.driver == Driver::Ipvlan && net.mode != Mode::L2;
@@ -212,6 +222,8 @@ impl NetworkSpec {
                 s.gateway = Some(first_host(s.subnet));
             }
         }
+        // Checked with the gateways filled in: an aux address may not be the default one.
+        net.check(Naming::Flags)?;
         Ok((net, warnings))
     }
 }
@@ -303,6 +315,22 @@ impl Network {
                 if reserved(net, gw) {
                     bail!(
                         "{gateway} {gw} is the network or broadcast address of {net}: choose a host address"
+                    );
+                }
+            }
+            for (name, aux) in &s.aux_addresses {
+                let what = format!("{} {name}={aux}", naming.of("aux_address"));
+                if !net.contains(*aux) {
+                    bail!("{what} lies outside its subnet {net}");
+                }
+                if reserved(net, *aux) {
+                    bail!(
+                        "{what} is the network or broadcast address of {net}: choose a host address"
+                    );
+                }
+                if s.gateway == Some(*aux) {
+                    bail!(
+                        "{what} is the gateway of {net}: the gateway is never handed out anyway; drop the --aux-address or choose another address"
                     );
                 }
             }
@@ -469,6 +497,20 @@ mod tests {
         s.driver = Driver::Macvlan;
         s.mode = Mode::L3;
         assert!(err(s).contains("ipvlan mode"));
+        let aux = |a: &str| {
+            let mut s = spec(&["10.1.0.0/24"]);
+            s.aux_addresses = vec![("router".into(), a.parse().unwrap())];
+            s
+        };
+        assert!(err(aux("10.2.0.5")).contains("--aux-address 10.2.0.5 lies outside every"));
+        // The default gateway counts: it is only known after the defaults are filled in.
+        assert!(err(aux("10.1.0.1")).contains("--aux-address router=10.1.0.1 is the gateway"));
+        assert!(err(aux("10.1.0.255")).contains("broadcast"));
+        let (n, _) = aux("10.1.0.9").build("id".into()).unwrap();
+        assert_eq!(
+            n.subnets[0].aux_addresses["router"],
+            "10.1.0.9".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]
