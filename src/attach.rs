@@ -1,185 +1,306 @@
-//! Attaching a container's network namespace to a network, and detaching it: the flow shared by
-//! the hook and the launcher. Setup is a transaction: once an address is leased, any failure
-//! deletes what was made and releases the lease (crun and podman never call poststop after a
-//! failed createRuntime). Teardown never stops early: it does every step and reports every error.
+//! Attaching a container's network namespace to its networks, and detaching it: the flow every
+//! front door ends in. Setup is one transaction for all of a container's attachments: once an
+//! address is leased, any failure deletes every link made and releases every lease taken
+//! (crun and podman never call poststop after a failed createRuntime). Teardown never stops
+//! early: it does every step and reports every error.
+//!
+//! Per attachment, in order: parent link, leases, the slave made straight into the netns under
+//! a temporary name; then one visit to the netns for all of them (socket, indexes, sysctls);
+//! then per attachment: final name, addresses, up; last the default routes of the winners.
 
 use std::net::IpAddr;
 
 use crate::error::{Context, Error, Result};
 use crate::ipam::{self, Lease, LeaseStore, Owner, Request};
-use crate::link::LinkKind;
-use crate::netlink::{Link, Rtnl, SlaveSpec};
+use crate::link::{Driver, LinkKind, Mac};
+use crate::netlink::{Rtnl, SlaveSpec};
 use crate::netns::{Netns, Visit, write_sysctl};
 use crate::network::{Network, parent};
 
-/// One container interface to set up.
-pub struct Attachment<'a> {
-    pub network: &'a Network,
-    pub container: &'a str,
-    pub ifname: &'a str,
-    pub static_v4: Option<IpAddr>,
-    pub static_v6: Option<IpAddr>,
+/// What a front door asks for one interface of a container, its network named but not yet
+/// loaded: from annotations, `ipvlan-run --network`, `network connect`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AttachmentRequest {
+    pub network: String,
+    pub ifname: String,
+    pub ipv4: Option<IpAddr>,
+    pub ipv6: Option<IpAddr>,
     /// Overrides the network's MTU (default: the parent's).
     pub mtu: Option<u32>,
-    pub owner: Owner,
+    /// macvlan only: ipvlan slaves share the parent's MAC address.
+    pub mac: Option<Mac>,
+    /// Each family's default route comes from the attachment with the highest priority
+    /// having that family, the first listed on a tie.
+    pub gw_priority: i32,
 }
 
+impl AttachmentRequest {
+    /// A request for `network` on `ifname`, nothing else asked for yet.
+    pub fn new(network: &str, ifname: &str) -> AttachmentRequest {
+        AttachmentRequest {
+            network: network.to_string(),
+            ifname: ifname.to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// Record a static address in the slot of its family; each family takes one.
+    pub fn add_ip(&mut self, ip: IpAddr) -> Result<()> {
+        let slot = if ip.is_ipv6() {
+            &mut self.ipv6
+        } else {
+            &mut self.ipv4
+        };
+        if let Some(old) = slot.replace(ip) {
+            crate::bail!(
+                "two {} addresses ({old} and {ip}) for {} on network {}: an interface gets one per family",
+                if ip.is_ipv6() { "IPv6" } else { "IPv4" },
+                self.ifname,
+                self.network
+            );
+        }
+        Ok(())
+    }
+
+    /// The values every door checks the same way: names and the MTU's range.
+    pub fn validate(&self) -> Result<()> {
+        crate::network::validate_name(&self.network)?;
+        crate::network::validate_ifname(&self.ifname)
+            .map_err(|e| e.context(format!("network {}", self.network)))?;
+        if let Some(mtu) = self.mtu
+            && !(68..=65535).contains(&mtu)
+        {
+            crate::bail!(
+                "MTU {mtu} for {} on network {}: use a number from 68 to 65535",
+                self.ifname,
+                self.network
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A request with its network loaded and the store of that network's leases.
+pub struct Attachment<'a> {
+    pub network: &'a Network,
+    pub store: &'a dyn LeaseStore,
+    pub want: &'a AttachmentRequest,
+}
+
+/// Set up every attachment of `container` in `netns`, or none: the leases of each, in order.
 pub fn setup(
     rtnl: &Rtnl,
-    store: &dyn LeaseStore,
-    att: &Attachment,
+    container: &str,
+    owner: &Owner,
+    atts: &[Attachment],
     netns: &Netns,
-) -> Result<Vec<Lease>> {
-    // The one visit to the netns (a thread, netns.rs) starts now and waits for the new link:
-    // then it opens the socket for every later request, finds the link's index and writes the
-    // sysctls, which only a writer inside the netns can set (they follow the link through its
-    // rename).
-    let ns_path = netns.path().display().to_string();
-    let has_v6 = att.network.has_family(true);
+) -> Result<Vec<Vec<Lease>>> {
+    check(atts)?;
+    // The one visit to the netns (a thread, netns.rs) starts now and waits for the new links:
+    // then it opens the socket for every later request, finds each link's index and writes
+    // its sysctls, which only a writer inside the netns can set (they follow the link through
+    // its rename).
+    let v6: Vec<bool> = atts.iter().map(|a| a.network.has_family(true)).collect();
     netns.run_later(
-        |tmp: String| {
+        move |tmp: Vec<String>| {
             let ns = Rtnl::current()?;
-            let link = ns.link(&tmp)?.ok_or_else(|| {
-                Error::msg(format!("new link {tmp} is missing from netns {ns_path}"))
-            })?;
-            Ok((ns, link.index, link_sysctls(&tmp, has_v6)))
+            let mut links = Vec::with_capacity(tmp.len());
+            for (name, has_v6) in tmp.iter().zip(v6) {
+                let index = ns.link(name)?.map(|l| l.index);
+                let sysctls = index.map(|_| link_sysctls(name, has_v6));
+                links.push((name.clone(), index, sysctls));
+            }
+            Ok((ns, links))
         },
-        |visit| transaction(rtnl, store, att, netns, visit),
+        |visit| transaction(rtnl, container, owner, atts, netns, visit),
     )
 }
 
-/// What the netns visit brings back: the socket there, the new link's index, the sysctls'
-/// outcome.
-type Visited = (Rtnl, u32, Result<()>);
+/// Refusals that need no kernel and no store: before anything is made.
+fn check(atts: &[Attachment]) -> Result<()> {
+    for (i, a) in atts.iter().enumerate() {
+        if let Some(other) = atts[..i].iter().find(|o| o.want.ifname == a.want.ifname) {
+            crate::bail!(
+                "interface {} is asked for twice (networks {} and {}): give each attachment an interface name of its own",
+                a.want.ifname,
+                other.network.name,
+                a.network.name
+            );
+        }
+        if let (Some(mac), Driver::Ipvlan) = (a.want.mac, a.network.driver) {
+            crate::bail!(
+                "MAC address {mac} for {} on network {}: ipvlan interfaces share their parent's MAC address; a MAC address is for macvlan networks",
+                a.want.ifname,
+                a.network.name
+            );
+        }
+    }
+    Ok(())
+}
+
+/// What the netns visit brings back: the socket there and, per link made, its temporary name,
+/// its index (None: missing) and the sysctls' outcome.
+type Visited = (Rtnl, Vec<(String, Option<u32>, Option<Result<()>>)>);
 
 fn transaction(
     rtnl: &Rtnl,
-    store: &dyn LeaseStore,
-    att: &Attachment,
+    container: &str,
+    owner: &Owner,
+    atts: &[Attachment],
     netns: &Netns,
-    visit: Visit<String, Visited>,
-) -> Result<Vec<Lease>> {
-    let parent = parent::ensure(rtnl, att.network)?;
-    let leases = allocate(store, att)?;
-    let mut made = None;
-    let Err(err) = make_link(rtnl, att, &parent, netns, visit, &leases, &mut made) else {
+    visit: Visit<Vec<String>, Visited>,
+) -> Result<Vec<Vec<Lease>>> {
+    let ns_path = netns.path().display().to_string();
+    let mut leases = Vec::with_capacity(atts.len());
+    let mut made = Vec::with_capacity(atts.len());
+    let prepared = prepare(rtnl, container, owner, atts, netns, &mut leases, &mut made);
+    // The visit happens whatever came of the links: the rollback needs its socket.
+    let visited = visit.run_with(made);
+    let result = match (prepared, &visited) {
+        (Ok(()), Ok((ns, links))) => configure_all(ns, container, atts, links, &leases, &ns_path),
+        (Err(e), _) => Err(e),
+        (Ok(()), Err(e)) => Err(Error::msg(e.to_string())),
+    };
+    let Err(err) = result else {
         return Ok(leases);
     };
     let mut errors = vec![err];
-    if let Some((ns, index)) = made
-        && let Err(e) = ns.del_link(index)
-    {
-        errors.push(e.context(format!(
-            "rollback: cannot delete the new link in {}",
-            netns.path().display()
-        )));
+    match visited {
+        Ok((ns, links)) => {
+            for (tmp, index, _) in links {
+                if let Some(index) = index
+                    && let Err(e) = ns.del_link(index)
+                {
+                    errors.push(e.context(format!(
+                        "rollback: cannot delete the new link {tmp} in netns {ns_path}"
+                    )));
+                }
+            }
+        }
+        Err(e) => errors.push(e.context(format!(
+            "rollback: cannot enter netns {ns_path} to delete the links made there"
+        ))),
     }
-    if let Err(e) = ipam::release(store, att.container) {
-        errors.push(e.context(format!(
-            "rollback: cannot release the leases of container {}",
-            att.container
-        )));
+    for a in &atts[..leases.len()] {
+        if let Err(e) = ipam::release_interface(a.store, container, &a.network.name, &a.want.ifname)
+        {
+            errors.push(e.context(format!(
+                "rollback: cannot release the leases of {} of container {container} on network {}",
+                a.want.ifname, a.network.name
+            )));
+        }
     }
     Err(Error::join(errors).expect("at least the setup error"))
 }
 
-/// Create the slave under a temporary name straight into the netns (the final name may exist
-/// in the host), tag and rename it there, then address it (a move drops addresses), raise it,
-/// and route (routes need it up). `made` gets the link, for the rollback, as soon as it is
-/// known.
-fn make_link(
+/// For each attachment in order: its parent, its leases, its slave under a temporary name in
+/// the netns. `leases` and `made` grow as they are taken, for the rollback.
+fn prepare(
     rtnl: &Rtnl,
-    att: &Attachment,
-    parent: &Link,
+    container: &str,
+    owner: &Owner,
+    atts: &[Attachment],
     netns: &Netns,
-    visit: Visit<String, Visited>,
-    leases: &[Lease],
-    made: &mut Option<(Rtnl, u32)>,
+    leases: &mut Vec<Vec<Lease>>,
+    made: &mut Vec<String>,
 ) -> Result<()> {
-    let net = att.network;
-    let ns_path = netns.path().display().to_string();
-    let tmp = temp_name();
-    let spec = SlaveSpec {
-        driver: net.driver,
-        mode: net.mode,
-        flag: net.flag,
-        mtu: att.mtu.or(net.mtu),
-    };
-    rtnl.add_slave(&tmp, parent, spec, netns).with_context(|| {
-        format!(
-            "cannot create {} link on parent {} in netns {ns_path}",
-            net.driver, net.parent
-        )
-    })?;
-    let (ns, index, sysctls) = visit.run_with(tmp.clone())?;
-    let ns = &made.insert((ns, index)).0;
-    let ifname = att.ifname;
-    sysctls.with_context(|| format!("interface {ifname} in netns {ns_path}"))?;
-    rename(ns, index, att, &ns_path)
-        .with_context(|| format!("cannot rename {tmp} to {ifname} in netns {ns_path}"))?;
-    configure(ns, index, att, leases, &ns_path)
+    let ns_path = netns.path().display();
+    for (i, att) in atts.iter().enumerate() {
+        let net = att.network;
+        let parent = parent::ensure(rtnl, net)?;
+        // Counted before the attempt: a failed allocation may have taken and given back.
+        leases.push(Vec::new());
+        *leases.last_mut().expect("just pushed") = allocate(container, owner, att)?;
+        let tmp = temp_name(i);
+        let spec = SlaveSpec {
+            driver: net.driver,
+            mode: net.mode,
+            flag: net.flag,
+            mtu: att.want.mtu.or(net.mtu),
+            mac: att.want.mac,
+        };
+        rtnl.add_slave(&tmp, &parent, spec, netns)
+            .with_context(|| {
+                format!(
+                    "cannot create {} link on parent {} in netns {ns_path}",
+                    net.driver, net.parent
+                )
+            })?;
+        made.push(tmp);
+    }
+    Ok(())
 }
 
-fn allocate(store: &dyn LeaseStore, att: &Attachment) -> Result<Vec<Lease>> {
+fn allocate(container: &str, owner: &Owner, att: &Attachment) -> Result<Vec<Lease>> {
     let net = att.network;
     let pools = ipam::select::pools(net);
     ipam::allocate(
-        store,
+        att.store,
         &Request {
             network: &net.name,
-            container: att.container,
-            ifname: att.ifname,
+            container,
+            ifname: &att.want.ifname,
             pools: &pools,
             want_v4: net.has_family(false),
             want_v6: net.has_family(true),
-            static_v4: att.static_v4,
-            static_v6: att.static_v6,
-            owner: att.owner.clone(),
+            static_v4: att.want.ipv4,
+            static_v6: att.want.ipv6,
+            owner: owner.clone(),
         },
     )
-    .with_context(|| format!("container {}", att.container))
+    .with_context(|| {
+        format!(
+            "container {container}, {} on network {}",
+            att.want.ifname, net.name
+        )
+    })
 }
 
-/// Address, raise and route the new link.
-fn configure(
+/// Name, address and raise every new link, then give each family its one default route.
+fn configure_all(
     ns: &Rtnl,
-    index: u32,
-    att: &Attachment,
-    leases: &[Lease],
+    container: &str,
+    atts: &[Attachment],
+    links: &[(String, Option<u32>, Option<Result<()>>)],
+    leases: &[Vec<Lease>],
     ns_path: &str,
 ) -> Result<()> {
-    let net = att.network;
-    let ifname = att.ifname;
-    for l in leases {
-        add_address(ns, index, l, &net.parent).with_context(|| {
-            format!(
-                "cannot add {}/{} to {ifname} in netns {ns_path}",
-                l.address, l.prefix_len
-            )
-        })?;
-    }
-    ns.set_up(index)
-        .with_context(|| format!("cannot bring {ifname} up in netns {ns_path}"))?;
-    if net.internal {
-        return Ok(());
-    }
-    for l in leases {
-        let v6 = l.address.is_ipv6();
-        let gateway = if net.routes_via_gateway() {
-            match net.subnet_of(l.address).and_then(|s| s.gateway) {
-                Some(gw) => Some(gw),
-                None => continue,
-            }
-        } else {
-            None
+    let mut indexes = Vec::with_capacity(atts.len());
+    for ((att, (tmp, index, sysctls)), held) in atts.iter().zip(links).zip(leases) {
+        let ifname = att.want.ifname.as_str();
+        let Some(index) = *index else {
+            crate::bail!("new link {tmp} for {ifname} is missing from netns {ns_path}");
         };
+        if let Some(Err(e)) = sysctls {
+            return Err(Error::msg(format!(
+                "interface {ifname} in netns {ns_path}: {e}"
+            )));
+        }
+        rename(ns, index, container, ifname, ns_path)
+            .with_context(|| format!("cannot rename {tmp} to {ifname} in netns {ns_path}"))?;
+        for l in held {
+            add_address(ns, index, l, &att.network.parent).with_context(|| {
+                format!(
+                    "cannot add {}/{} to {ifname} in netns {ns_path}",
+                    l.address, l.prefix_len
+                )
+            })?;
+        }
+        ns.set_up(index)
+            .with_context(|| format!("cannot bring {ifname} up in netns {ns_path}"))?;
+        indexes.push(index);
+    }
+    for v6 in [false, true] {
+        let Some((i, gateway)) = default_route(atts, leases, v6) else {
+            continue;
+        };
+        let ifname = &atts[i].want.ifname;
         let via = gateway.map_or_else(|| format!("dev {ifname}"), |g| format!("via {g}"));
-        match ns.add_default_route(index, v6, gateway) {
+        match ns.add_default_route(indexes[i], v6, gateway) {
             // Another interface of a shared netns (a pod) routes already: keep its route
             // rather than fail the container (moby#48576).
             Err(e) if e.errno() == Some(libc::EEXIST) => crate::warn(&format!(
-                "container {}: netns {ns_path} already has a default route; not adding default {via}",
-                att.container
+                "container {container}: netns {ns_path} already has a default route; not adding default {via}"
             )),
             r => r.with_context(|| format!("cannot add default route {via} in netns {ns_path}"))?,
         }
@@ -187,32 +308,64 @@ fn configure(
     Ok(())
 }
 
+/// The attachment that gives a family its default route, and the next hop (None: straight
+/// out of the device, as ipvlan L3 modes route): the highest `gw_priority` among those that
+/// can route that family, the first on a tie. Internal networks never route; an L2 lease
+/// routes through its subnet's gateway.
+fn default_route(
+    atts: &[Attachment],
+    leases: &[Vec<Lease>],
+    v6: bool,
+) -> Option<(usize, Option<IpAddr>)> {
+    let mut best: Option<(usize, Option<IpAddr>)> = None;
+    for (i, (att, held)) in atts.iter().zip(leases).enumerate() {
+        let net = att.network;
+        let Some(lease) = held.iter().find(|l| l.address.is_ipv6() == v6) else {
+            continue;
+        };
+        if net.internal {
+            continue;
+        }
+        let gateway = if net.routes_via_gateway() {
+            match net.subnet_of(lease.address).and_then(|s| s.gateway) {
+                Some(gw) => Some(gw),
+                None => continue,
+            }
+        } else {
+            None
+        };
+        if best.is_none_or(|(b, _)| att.want.gw_priority > atts[b].want.gw_priority) {
+            best = Some((i, gateway));
+        }
+    }
+    best
+}
+
 /// Give the new link its final name, tagged with the container id. A link already named so is
 /// replaced when it is this container's own (an engine restarted, createRuntime ran twice);
 /// anything else there is not ours to touch: in a shared netns (a pod) it may be another
 /// container's interface. Looking only when the name is taken saves a request per setup.
-fn rename(ns: &Rtnl, index: u32, att: &Attachment, ns_path: &str) -> Result<()> {
-    let ifname = att.ifname;
-    match ns.rename(index, ifname, att.container) {
+fn rename(ns: &Rtnl, index: u32, container: &str, ifname: &str, ns_path: &str) -> Result<()> {
+    match ns.rename(index, ifname, container) {
         Err(e) if e.errno() == Some(libc::EEXIST) => {}
         r => return r,
     }
     let Some(old) = ns.link(ifname)? else {
         // Gone in between: the name is free now.
-        return ns.rename(index, ifname, att.container);
+        return ns.rename(index, ifname, container);
     };
-    if !is_ours(&old, att.container) {
+    if !is_ours(&old, container) {
         let owner = match (&old.kind, &old.alias) {
             (Some(k), Some(a)) if k.is_slave() => format!("it belongs to container {a}"),
             _ => "ipvlan-hook did not create it".to_string(),
         };
         crate::bail!(
-            "interface {ifname} already exists in netns {ns_path} ({owner}): give this container another name with ipvlan.ifname"
+            "interface {ifname} already exists in netns {ns_path} ({owner}): give this container's interface another name"
         );
     }
     ns.del_link(old.index)
         .with_context(|| format!("cannot replace the old {ifname} in netns {ns_path}"))?;
-    ns.rename(index, ifname, att.container)
+    ns.rename(index, ifname, container)
 }
 
 /// Did the hook create `link` for `container`?
@@ -246,7 +399,9 @@ fn add_address(ns: &Rtnl, index: u32, lease: &Lease, parent: &str) -> Result<()>
 /// Per-interface sysctls, written from inside the netns. Without an IPv6 subnet, IPv6 is off on
 /// the interface (Docker's fix for CVE-2024-32473: no link-local or SLAAC address leaks out).
 /// With one, no SLAAC either: the addresses are the leased ones. Gratuitous ARP / unsolicited
-/// NA on link-up refresh the neighbours' caches when an address moves to a new container.
+/// NA on link-up refresh the neighbours' caches when an address moves to a new container. No
+/// duplicate address detection: written before the link goes up, this keeps the link-local
+/// address from starting `tentative` (the leased ones are `nodad` already).
 fn link_sysctls(ifname: &str, has_v6: bool) -> Result<()> {
     write_sysctl(&format!("net/ipv4/conf/{ifname}/arp_notify"), "1")?;
     let v6 = |key: &str, value: &str| match write_sysctl(
@@ -259,58 +414,86 @@ fn link_sysctls(ifname: &str, has_v6: bool) -> Result<()> {
     };
     if has_v6 {
         v6("autoconf", "0")?;
+        v6("accept_dad", "0")?;
         v6("ndisc_notify", "1")
     } else {
         v6("disable_ipv6", "1")
     }
 }
 
-/// Random enough to never collide with another hook creating a link at the same instant.
-fn temp_name() -> String {
+/// Random enough to never collide with another hook creating a link at the same instant;
+/// `i` tells a container's attachments apart.
+fn temp_name(i: usize) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    format!("ipvh{:08x}", nanos ^ std::process::id().rotate_left(16))
+    let seed = nanos ^ std::process::id().rotate_left(16);
+    format!("ipvh{:08x}", seed.wrapping_add(i as u32))
 }
 
-/// Undo `setup`: delete the container's link where its netns outlives it (pre-created netns, or
-/// the launcher's netns held by a leftover process) and release its leases. Missing netns, link
-/// or lease count as done.
+/// Which leases a teardown releases.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Release<'a> {
+    /// Every lease of the container (poststop, the launcher's end).
+    All,
+    /// Only those of the interfaces torn down, on this network (`network disconnect`).
+    Interfaces { network: &'a str },
+}
+
+/// Undo `setup`: delete the container's links `ifnames` where its netns outlives it
+/// (pre-created netns, the launcher's netns held by a leftover process, a connected netns) and
+/// release its leases in every store given. Missing netns, link or lease count as done.
 pub fn teardown(
-    store: &dyn LeaseStore,
+    stores: &[&dyn LeaseStore],
     container: &str,
-    ifname: &str,
+    ifnames: &[&str],
     netns: Option<&Netns>,
+    release: Release,
 ) -> Result<Vec<Lease>> {
     let mut errors = Vec::new();
     if let Some(ns) = netns
-        && let Err(e) = delete_slave(container, ifname, ns)
+        && let Err(e) = delete_slaves(container, ifnames, ns)
     {
         errors.push(e);
     }
-    let released = ipam::release(store, container).map_err(|e| {
-        e.context(format!(
-            "cannot release the leases of container {container}"
-        ))
-    });
-    match released {
-        Ok(leases) if errors.is_empty() => Ok(leases),
-        Ok(_) => Err(Error::join(errors).expect("not empty")),
-        Err(e) => {
-            errors.push(e);
-            Err(Error::join(errors).expect("not empty"))
+    let mut released = Vec::new();
+    for store in stores {
+        let freed = match release {
+            Release::All => ipam::release(*store, container),
+            Release::Interfaces { network } => ifnames
+                .iter()
+                .map(|i| ipam::release_interface(*store, container, network, i))
+                .collect::<Result<Vec<_>>>()
+                .map(|v| v.concat()),
+        };
+        match freed {
+            Ok(leases) => released.extend(leases),
+            Err(e) => errors.push(e.context(format!(
+                "cannot release the leases of container {container}"
+            ))),
         }
+    }
+    match Error::join(errors) {
+        None => Ok(released),
+        Some(e) => Err(e),
     }
 }
 
-fn delete_slave(container: &str, ifname: &str, netns: &Netns) -> Result<()> {
+fn delete_slaves(container: &str, ifnames: &[&str], netns: &Netns) -> Result<()> {
     let ns = Rtnl::in_netns(netns)?;
-    match ns.link(ifname)? {
-        // Never a link someone else put there, nor another container's in a shared netns.
-        Some(link) if is_ours(&link, container) => ns
-            .del_link(link.index)
-            .with_context(|| format!("cannot delete {ifname} in netns {}", netns.path().display())),
-        _ => Ok(()),
+    let path = netns.path().display();
+    let mut errors = Vec::new();
+    for ifname in ifnames {
+        let deleted = match ns.link(ifname) {
+            // Never a link someone else put there, nor another container's in a shared netns.
+            Ok(Some(link)) if is_ours(&link, container) => ns.del_link(link.index),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = deleted {
+            errors.push(e.context(format!("cannot delete {ifname} in netns {path}")));
+        }
     }
+    Error::join(errors).map_or(Ok(()), Err)
 }

@@ -33,6 +33,41 @@ pub enum Flag {
     Vepa,
 }
 
+/// A unicast Ethernet address a container interface asks for (`02:42:ac:11:00:02`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mac(pub [u8; 6]);
+
+impl std::str::FromStr for Mac {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Mac, String> {
+        let bad =
+            || format!("{s:?} is not a MAC address: use six hex bytes, e.g. 02:42:ac:11:00:02");
+        let mut out = [0u8; 6];
+        let mut parts = s.split(':');
+        for byte in &mut out {
+            let p = parts.next().filter(|p| p.len() == 2).ok_or_else(bad)?;
+            *byte = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+        }
+        if parts.next().is_some() {
+            return Err(bad());
+        }
+        if out[0] & 1 == 1 || out == [0; 6] {
+            return Err(format!(
+                "{s} is a multicast or all-zero address: an interface needs a unicast one (first byte even, e.g. 02:...)"
+            ));
+        }
+        Ok(Mac(out))
+    }
+}
+
+impl fmt::Display for Mac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
+}
+
 /// What kind of link the kernel says a link is (`IFLA_INFO_KIND`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LinkKind {
@@ -117,6 +152,36 @@ impl fmt::Display for Flag {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mac_addresses() {
+        let m: Mac = "02:42:AC:11:00:02".parse().unwrap();
+        assert_eq!(m.to_string(), "02:42:ac:11:00:02");
+        for bad in [
+            "",
+            "02:42:ac:11:00",
+            "02:42:ac:11:00:02:03",
+            "2:42:ac:11:00:02",
+            "zz:42:ac:11:00:02",
+        ] {
+            assert!(
+                bad.parse::<Mac>().unwrap_err().contains("not a MAC"),
+                "{bad}"
+            );
+        }
+        assert!(
+            "01:00:5e:00:00:01"
+                .parse::<Mac>()
+                .unwrap_err()
+                .contains("multicast")
+        );
+        assert!(
+            "00:00:00:00:00:00"
+                .parse::<Mac>()
+                .unwrap_err()
+                .contains("all-zero")
+        );
+    }
 
     #[test]
     fn missing_driver_message_names_the_module() {

@@ -25,7 +25,7 @@ use rtnetlink::{
 };
 
 use crate::error::{Error, Result};
-use crate::link::{Driver, Flag, LinkKind, Mode};
+use crate::link::{Driver, Flag, LinkKind, Mac, Mode};
 use crate::netns::Netns;
 
 /// A netlink route socket bound to one network namespace: the one it was opened in.
@@ -61,6 +61,8 @@ pub struct SlaveSpec {
     pub mode: Mode,
     pub flag: Flag,
     pub mtu: Option<u32>,
+    /// macvlan only: ipvlan slaves share the parent's address.
+    pub mac: Option<Mac>,
 }
 
 /// Receive buffer: one answer to one request (a link message is 1-2 KiB without VF details).
@@ -356,10 +358,14 @@ fn slave_message(name: &str, parent: u32, spec: SlaveSpec, netns_fd: i32) -> Lin
                 Flag::Private => MacVlanMode::Private,
                 Flag::Vepa => MacVlanMode::Vepa,
             };
-            return with_mtu(
+            let b = with_mtu(
                 LinkMacVlan::new(name, parent, mode).setns_by_fd(netns_fd),
                 spec.mtu,
-            )
+            );
+            return match spec.mac {
+                Some(m) => b.address(m.0.to_vec()),
+                None => b,
+            }
             .build();
         }
     };
@@ -494,6 +500,7 @@ mod tests {
             mode: Mode::L3s,
             flag: Flag::Private,
             mtu: Some(1400),
+            mac: None,
         };
         let msg = slave_message("tmp0", 7, spec, 42);
         assert!(
@@ -521,6 +528,7 @@ mod tests {
             mode: Mode::L2,
             flag: Flag::Bridge,
             mtu: None,
+            mac: None,
         };
         let msg = slave_message("tmp0", 3, spec, 5);
         assert_eq!(ipvlan_data(&msg), vec![InfoIpVlan::Mode(IpVlanMode::L2)]);
@@ -538,8 +546,14 @@ mod tests {
             mode: Mode::L2,
             flag: Flag::Vepa,
             mtu: None,
+            mac: Some(Mac([2, 0x42, 0, 0, 0, 7])),
         };
-        let link = decode_link(&slave_message("tmp0", 3, spec, 5));
+        let msg = slave_message("tmp0", 3, spec, 5);
+        assert!(
+            msg.attributes
+                .contains(&LinkAttribute::Address(vec![2, 0x42, 0, 0, 0, 7]))
+        );
+        let link = decode_link(&msg);
         assert_eq!(
             (link.kind, link.macvlan_flag),
             (Some(LinkKind::Macvlan), Some(Flag::Vepa))

@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 use ipnetwork::IpNetwork;
 use serde::Deserialize;
 
+use crate::attach::AttachmentRequest;
 use crate::bail;
 use crate::error::{Context, Error, Result};
+use crate::link::Mac;
 use crate::network::{Flag, Mode, NetworkSpec, validate_ifname, validate_name};
 
 /// Far more than any real state (a few hundred bytes); a bound against a hostile stdin.
@@ -132,10 +134,16 @@ pub struct Annotations {
     pub flag: Option<Flag>,
     pub ifname: Option<String>,
     pub mtu: Option<u32>,
+    /// `ipvlan.networks`: several networks, each with its own settings.
+    pub networks: Option<Vec<AttachmentRequest>>,
 }
+
+/// More interfaces than any container needs; a bound against a hostile annotation.
+const MAX_NETWORKS: usize = 32;
 
 const KEYS: &[&str] = &[
     "ipvlan.network",
+    "ipvlan.networks",
     "ipvlan.ipv4",
     "ipvlan.ipv6",
     "ipvlan.gateway",
@@ -164,6 +172,11 @@ impl Annotations {
                 "network" => {
                     validate_name(v).map_err(|e| e.context(format!("annotation {key}")))?;
                     a.network = Some(v.to_string());
+                }
+                "networks" => {
+                    a.networks = Some(
+                        parse_networks(v).map_err(|e| e.context(format!("annotation {key}")))?,
+                    )
                 }
                 "ipv4" | "ipv6" => {
                     let parsed = parse_addr(v)
@@ -226,11 +239,38 @@ impl Annotations {
                 ),
             }
         }
+        if a.networks.is_some() {
+            let single = map
+                .range("ipvlan.".to_string()..)
+                .take_while(|(k, _)| k.starts_with("ipvlan."))
+                .map(|(k, _)| k.as_str())
+                .find(|k| *k != "ipvlan.networks");
+            if let Some(key) = single {
+                bail!(
+                    "annotation {key} with ipvlan.networks: the list carries each network's settings (name, interface, ips, mac, mtu, gw-priority); drop {key}"
+                );
+            }
+        }
         Ok(any.then_some(a))
     }
 
     pub fn ifname(&self) -> &str {
         self.ifname.as_deref().unwrap_or("eth0")
+    }
+
+    /// The networks named and the interfaces asked for, without loading anything: what
+    /// poststop tears down.
+    pub fn interfaces(&self) -> (Vec<&str>, Vec<&str>) {
+        match &self.networks {
+            Some(list) => list
+                .iter()
+                .map(|r| (r.network.as_str(), r.ifname.as_str()))
+                .unzip(),
+            None => (
+                self.network.as_deref().into_iter().collect(),
+                vec![self.ifname()],
+            ),
+        }
     }
 
     /// The annotation-only network these annotations ask for on `parent`: one subnet per
@@ -267,6 +307,71 @@ impl Annotations {
             ..Default::default()
         })
     }
+}
+
+/// One entry of the JSON form of `ipvlan.networks`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkEntry {
+    name: String,
+    #[serde(default)]
+    interface: Option<String>,
+    #[serde(default)]
+    ips: Vec<IpAddr>,
+    #[serde(default)]
+    mac: Option<String>,
+    #[serde(default, rename = "gw-priority")]
+    gw_priority: i32,
+    #[serde(default)]
+    mtu: Option<u32>,
+}
+
+/// `ipvlan.networks`: Multus' short form `a,b@lan1` (`@IFNAME` optional) or a JSON list of
+/// `{"name", "interface", "ips", "mac", "gw-priority", "mtu"}`. Interfaces not named are eth0,
+/// eth1, ... by position.
+fn parse_networks(v: &str) -> Result<Vec<AttachmentRequest>> {
+    let default_if = |i: usize| format!("eth{i}");
+    let reqs: Vec<AttachmentRequest> = if v.starts_with('[') {
+        let entries: Vec<NetworkEntry> = serde_json::from_str(v).map_err(|e| {
+            Error::msg(format!(
+                "invalid JSON list: {e} (e.g. [{{\"name\":\"a\",\"interface\":\"eth0\",\"ips\":[\"10.0.0.5\"]}}])"
+            ))
+        })?;
+        let mut reqs = Vec::with_capacity(entries.len());
+        for (i, e) in entries.into_iter().enumerate() {
+            let mut r = AttachmentRequest::new(&e.name, &e.interface.unwrap_or(default_if(i)));
+            for ip in e.ips {
+                r.add_ip(ip)?;
+            }
+            r.mac = e
+                .mac
+                .map(|m| m.parse::<Mac>())
+                .transpose()
+                .map_err(|e| Error::msg(format!("network {}: {e}", r.network)))?;
+            r.gw_priority = e.gw_priority;
+            r.mtu = e.mtu;
+            reqs.push(r);
+        }
+        reqs
+    } else {
+        v.split(',')
+            .enumerate()
+            .map(|(i, entry)| {
+                let entry = entry.trim();
+                match entry.split_once('@') {
+                    Some((net, ifname)) => AttachmentRequest::new(net, ifname),
+                    None => AttachmentRequest::new(entry, &default_if(i)),
+                }
+            })
+            .collect()
+    };
+    if reqs.is_empty() || reqs.len() > MAX_NETWORKS {
+        bail!("give 1 to {MAX_NETWORKS} networks");
+    }
+    for r in &reqs {
+        r.validate()?;
+    }
+    Ok(reqs)
 }
 
 /// `ADDR` or `ADDR/PREFIX`.
@@ -395,6 +500,36 @@ mod tests {
     }
 
     #[test]
+    fn several_networks_in_both_forms() {
+        let short = ann(&[("ipvlan.networks", " web , db@lan1,web")])
+            .unwrap()
+            .unwrap();
+        let got: Vec<(&str, &str)> = short
+            .networks
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|r| (r.network.as_str(), r.ifname.as_str()))
+            .collect();
+        assert_eq!(got, [("web", "eth0"), ("db", "lan1"), ("web", "eth2")]);
+        let json = r#"[{"name":"web","ips":["10.0.0.5","fd00::5"],"gw-priority":10},
+                      {"name":"db","interface":"lan1","mac":"02:42:ac:11:00:02","mtu":1400}]"#;
+        let a = ann(&[("ipvlan.networks", json)]).unwrap().unwrap();
+        let n = a.networks.unwrap();
+        assert_eq!(n[0].ifname, "eth0");
+        assert_eq!(
+            (n[0].ipv4, n[0].ipv6),
+            (
+                Some("10.0.0.5".parse().unwrap()),
+                Some("fd00::5".parse().unwrap())
+            )
+        );
+        assert_eq!(n[0].gw_priority, 10);
+        assert_eq!((n[1].ifname.as_str(), n[1].mtu), ("lan1", Some(1400)));
+        assert_eq!(n[1].mac.unwrap().to_string(), "02:42:ac:11:00:02");
+    }
+
+    #[test]
     fn annotation_values_are_checked() {
         let a = ann(&[
             ("ipvlan.ipv4", "10.1.0.7/24"),
@@ -421,6 +556,41 @@ mod tests {
             ),
             (vec![("ipvlan.network", "../x")], "invalid network name"),
             (vec![("ipvlan.gateway", "fd00::1")], "wrong address family"),
+            (
+                vec![("ipvlan.networks", "a,,b")],
+                "invalid network name \"\"",
+            ),
+            (
+                vec![("ipvlan.networks", "a@x/y")],
+                "network a: invalid interface name",
+            ),
+            (vec![("ipvlan.networks", "[]")], "give 1 to 32 networks"),
+            (
+                vec![("ipvlan.networks", "[{\"name\":\"a\",\"colour\":1}]")],
+                "unknown field `colour`",
+            ),
+            (
+                vec![(
+                    "ipvlan.networks",
+                    r#"[{"name":"a","ips":["10.0.0.5","10.0.0.6"]}]"#,
+                )],
+                "two IPv4 addresses (10.0.0.5 and 10.0.0.6) for eth0 on network a",
+            ),
+            (
+                vec![(
+                    "ipvlan.networks",
+                    r#"[{"name":"a","mac":"01:00:5e:00:00:01"}]"#,
+                )],
+                "multicast",
+            ),
+            (
+                vec![("ipvlan.networks", r#"[{"name":"a","mtu":20}]"#)],
+                "MTU 20 for eth0",
+            ),
+            (
+                vec![("ipvlan.networks", "a,b"), ("ipvlan.ifname", "x")],
+                "annotation ipvlan.ifname with ipvlan.networks",
+            ),
         ] {
             let e = ann(&pairs).unwrap_err().to_string();
             assert!(e.contains(want), "{pairs:?}: {e}");

@@ -9,6 +9,8 @@ pub fn network(cmd: Command) -> Command {
         "rm" => NETWORK_RM,
         "ls" => NETWORK_LS,
         "inspect" => NETWORK_INSPECT,
+        "connect" => NETWORK_CONNECT,
+        "disconnect" => NETWORK_DISCONNECT,
         _ => return cmd,
     };
     with_default(cmd, text)
@@ -35,6 +37,7 @@ fn with_default(cmd: Command, text: &'static str) -> Command {
 pub const ROOT: &str = "Examples:
   ipvlan-hook network create db_net --parent eth0 --subnet 192.168.1.0/24
   podman run --rm --network none --annotation ipvlan.network=db_net IMAGE ip addr
+  podman run --rm --network none --annotation ipvlan.networks=web,db IMAGE ip addr
   ipvlan-run --network db_net -- ip addr
   ipvlan-hook lease ls
   ipvlan-hook doctor
@@ -63,6 +66,16 @@ pub const NETWORK_INSPECT: &str = "Examples:
   ipvlan-hook network inspect db_net
   ipvlan-hook network inspect db_net vlan20 | jq '.[].subnets'";
 
+pub const NETWORK_CONNECT: &str = "Examples:
+  ip netns add blue
+  ipvlan-hook network connect vlan20 --netns blue --id blue
+  ipvlan-hook network connect vlan30 --netns blue --id blue --ifname eth1 --ip 192.168.30.9
+  ipvlan-hook network connect vlan20 --pid 4242 --id nspawn-web     # a process's netns";
+
+pub const NETWORK_DISCONNECT: &str = "Examples:
+  ipvlan-hook network disconnect vlan30 --id blue --ifname eth1
+  ipvlan-hook network disconnect vlan20 --id blue      # every interface of blue on vlan20";
+
 pub const LEASE: &str = "Examples:
   ipvlan-hook lease ls
   ipvlan-hook lease ls db_net --format json";
@@ -82,6 +95,7 @@ pub const GC: &str = "Examples:
 pub const RUN: &str = "Examples:
   ipvlan-run --network db_net -- ip addr
   ipvlan-run --network db_net --ip 192.168.1.50 --name job1 -- ./server
+  ipvlan-run --net web:ip=192.168.20.9 --net db:interface_name=db0,gw_priority=-1 -- ip route
   ipvlan-run --subnet 192.168.77.0/24 -- ip addr          # isolated, on a dummy link
   ipvlan-run --parent eth0 --mode l3 --subnet 10.1.100.0/24 -- ping -c1 10.1.100.1";
 

@@ -3,11 +3,11 @@
 
 use std::io::Read;
 
-use crate::attach::{self, Attachment};
+use crate::attach::{self, Attachment, AttachmentRequest, Release};
 use crate::bail;
 use crate::dirs::Dirs;
 use crate::error::{Context, Result};
-use crate::ipam::Owner;
+use crate::ipam::{LeaseStore, Owner};
 use crate::netlink::Rtnl;
 use crate::netns::Netns;
 use crate::network::Network;
@@ -42,7 +42,7 @@ pub fn run(stage: Stage, dirs: &Dirs, stdin: impl Read) -> Result<()> {
 
 fn create(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
     let id = &state.id;
-    let network = resolve_network(ann, dirs).with_context(|| format!("container {id}"))?;
+    let (requests, networks) = resolve(ann, dirs).with_context(|| format!("container {id}"))?;
     let precreated = state.precreated_netns()?;
     let path = netns_path(state, precreated.as_deref())?;
     let netns = Netns::open(&path).with_context(|| format!("container {id}"))?;
@@ -57,36 +57,44 @@ fn create(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
         owner.netns_inode = Some(netns.inode()?);
     }
     let rtnl = Rtnl::current()?;
-    let att = Attachment {
-        network: &network,
-        container: id,
-        ifname: ann.ifname(),
-        static_v4: ann.ipv4.map(|(a, _)| a),
-        static_v6: ann.ipv6.map(|(a, _)| a),
-        mtu: ann.mtu,
-        owner,
-    };
-    let store = crate::ipam::select::for_network(&network, dirs)?;
-    let leases = attach::setup(&rtnl, &*store, &att, &netns)?;
-    let addrs: Vec<String> = leases
+    let stores = networks
         .iter()
-        .map(|l| format!("{}/{}", l.address, l.prefix_len))
+        .map(|n| crate::ipam::select::for_network(n, dirs))
+        .collect::<Result<Vec<_>>>()?;
+    let atts: Vec<Attachment> = requests
+        .iter()
+        .zip(&networks)
+        .zip(&stores)
+        .map(|((want, network), store)| Attachment {
+            network,
+            store: &**store,
+            want,
+        })
         .collect();
-    crate::info(&format!(
-        "container {id}: {} {} on network {} ({})",
-        att.ifname,
-        addrs.join(" "),
-        network.name,
-        network.parent
-    ));
+    let leases = attach::setup(&rtnl, id, &owner, &atts, &netns)?;
+    for (att, held) in atts.iter().zip(leases) {
+        let addrs: Vec<String> = held
+            .iter()
+            .map(|l| format!("{}/{}", l.address, l.prefix_len))
+            .collect();
+        crate::info(&format!(
+            "container {id}: {} {} on network {} ({})",
+            att.want.ifname,
+            addrs.join(" "),
+            att.network.name,
+            att.network.parent
+        ));
+    }
     Ok(())
 }
 
 fn poststop(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
-    // The store of the network the container was set up on (lease files or etcd).
-    let store = crate::ipam::select::for_network_name(ann.network.as_deref(), dirs)?;
-    // The link only needs deleting where the netns outlives the container; a runtime-made
-    // netns took the link with it.
+    let (networks, ifnames) = ann.interfaces();
+    // The stores of the networks the container was set up on (lease files, etcd).
+    let stores = crate::ipam::select::for_network_names(&networks, dirs)?;
+    let stores: Vec<&dyn LeaseStore> = stores.iter().map(|s| &**s).collect();
+    // The links only need deleting where the netns outlives the container; a runtime-made
+    // netns took them with it.
     let precreated = state.precreated_netns().unwrap_or_else(|e| {
         crate::warn(&format!("container {}: {e}", state.id));
         None
@@ -95,7 +103,7 @@ fn poststop(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
         .as_deref()
         .filter(|p| p.exists())
         .and_then(|p| Netns::open(p).ok());
-    let released = attach::teardown(&*store, &state.id, ann.ifname(), netns.as_ref())?;
+    let released = attach::teardown(&stores, &state.id, &ifnames, netns.as_ref(), Release::All)?;
     for l in released {
         crate::info(&format!(
             "container {}: released {} on network {}",
@@ -103,6 +111,34 @@ fn poststop(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The attachments the annotations ask for, each with its network: the `ipvlan.networks`
+/// list, or the one network of `ipvlan.network` (or an annotation-only one).
+fn resolve(ann: &Annotations, dirs: &Dirs) -> Result<(Vec<AttachmentRequest>, Vec<Network>)> {
+    let Some(list) = &ann.networks else {
+        let net = resolve_network(ann, dirs)?;
+        let mut want = AttachmentRequest::new(&net.name, ann.ifname());
+        want.ipv4 = ann.ipv4.map(|(a, _)| a);
+        want.ipv6 = ann.ipv6.map(|(a, _)| a);
+        want.mtu = ann.mtu;
+        return Ok((vec![want], vec![net]));
+    };
+    let store = NetworkStore::new(&dirs.config);
+    let policy = Policy::load(&dirs.config)?;
+    let mut networks: Vec<Network> = Vec::with_capacity(list.len());
+    for (i, want) in list.iter().enumerate() {
+        // The same network twice is two interfaces on it: read its file once.
+        let net = match list[..i].iter().position(|w| w.network == want.network) {
+            Some(j) => networks[j].clone(),
+            None => {
+                policy.check_network(&want.network)?;
+                store.load(&want.network)?
+            }
+        };
+        networks.push(net);
+    }
+    Ok((list.clone(), networks))
 }
 
 /// A defined network (`ipvlan.network`), whose settings annotations may repeat but not

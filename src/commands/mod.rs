@@ -1,6 +1,7 @@
-//! One file per front door (`hook`, `run`) and per verb (`network`, `lease`, `gc`,
+//! One file per front door (`hook`, `run`, `connect`) and per verb (`network`, `lease`, `gc`,
 //! `doctor`); `examples` holds the help texts' examples.
 
+pub mod connect;
 pub mod doctor;
 pub mod examples;
 pub mod gc;

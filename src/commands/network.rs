@@ -4,6 +4,7 @@ use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
 
+use super::connect::{ConnectArgs, DisconnectArgs};
 use super::{Format, print_json, print_table};
 use crate::bail;
 use crate::dirs::Dirs;
@@ -21,7 +22,9 @@ pub enum NetworkCmd {
   ipvlan-hook network create db_net --parent eth0 --subnet 192.168.1.0/24
   ipvlan-hook network create vlan20 --parent eth0.20 --subnet 192.168.20.0/24 --gateway 192.168.20.1
   ipvlan-hook network create l3net --parent eth0 --mode l3 --subnet 10.1.100.0/24 --subnet 10.1.101.0/24
-  ipvlan-hook network create isolated --subnet 192.168.1.0/24     # dummy parent, no default route")]
+  ipvlan-hook network create isolated --subnet 192.168.1.0/24     # dummy parent, no default route
+  ipvlan-hook network create -d ipvlan --subnet=192.168.20.0/24 -o parent=eth0.20 -o ipvlan_mode=l2 ipvlan20
+  ipvlan-hook network create -d macvlan --subnet=172.16.86.0/24 --aux-address=router=172.16.86.254 -o parent=eth0 macnet")]
     Create(CreateArgs),
     /// Remove networks (and the parent links they created).
     Rm {
@@ -41,6 +44,10 @@ pub enum NetworkCmd {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Attach a network namespace no OCI runtime manages (ip netns, LXC, systemd-nspawn).
+    Connect(ConnectArgs),
+    /// Detach what `network connect` attached; already gone counts as done.
+    Disconnect(DisconnectArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -130,6 +137,8 @@ pub fn run(cmd: NetworkCmd, dirs: &Dirs) -> Result<()> {
             );
             Ok(())
         }
+        NetworkCmd::Connect(args) => super::connect::connect(args, dirs),
+        NetworkCmd::Disconnect(args) => super::connect::disconnect(args, dirs),
         NetworkCmd::Inspect { names } => {
             let nets = names
                 .iter()

@@ -9,11 +9,11 @@ use ipnetwork::IpNetwork;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, pthread_sigmask};
 use nix::unistd::Pid;
 
-use crate::attach::{self, Attachment};
+use crate::attach::{self, Attachment, AttachmentRequest, Release};
 use crate::bail;
 use crate::dirs::Dirs;
 use crate::error::{Context, Error, Result};
-use crate::ipam::{LeaseFiles, Owner};
+use crate::ipam::{LeaseFiles, LeaseStore, Owner};
 use crate::netlink::Rtnl;
 use crate::netns::Netns;
 use crate::network::store::NetworkStore;
@@ -22,9 +22,15 @@ use crate::network::{Driver, Flag, Mode, Network, NetworkSpec, parent};
 /// What `run` was asked for.
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// A network defined with `network create`.
-    #[arg(long, conflicts_with_all = ["parent", "subnet", "gateway", "driver", "mode", "flag", "internal"])]
-    pub network: Option<String>,
+    /// A network defined with `network create`, with this interface's settings (podman's
+    /// syntax); repeat for several interfaces, named eth0, eth1, ... unless given.
+    #[arg(
+        long,
+        visible_alias = "net",
+        value_name = "NAME[:ip=A,ip6=B,interface_name=IF,mac=M,gw_priority=N]",
+        conflicts_with_all = ["parent", "subnet", "gateway", "driver", "mode", "flag", "internal"]
+    )]
+    pub network: Vec<String>,
     /// Parent link of a network given by flags; none = an isolated network on a dummy link.
     #[arg(long)]
     pub parent: Option<String>,
@@ -43,16 +49,16 @@ pub struct RunArgs {
     /// No default route.
     #[arg(long)]
     pub internal: bool,
-    /// Static IPv4 address.
+    /// Static IPv4 address (with one network).
     #[arg(long)]
     pub ip: Option<IpAddr>,
-    /// Static IPv6 address.
+    /// Static IPv6 address (with one network).
     #[arg(long)]
     pub ip6: Option<IpAddr>,
-    /// Interface name inside the namespace.
-    #[arg(long, default_value = "eth0")]
-    pub ifname: String,
-    /// MTU of the interface (default: the parent's).
+    /// Interface name inside the namespace (with one network) [default: eth0].
+    #[arg(long)]
+    pub ifname: Option<String>,
+    /// MTU of the interface (with one network; default: the parent's).
     #[arg(long)]
     pub mtu: Option<u32>,
     /// Lease owner id, shown by `lease ls` (default: run-PID).
@@ -78,23 +84,38 @@ pub fn run(args: RunArgs, dirs: &Dirs) -> Result<i32> {
         .clone()
         .unwrap_or_else(|| format!("run-{}", std::process::id()));
     crate::oci::validate_container_id(&id)?;
-    crate::network::validate_ifname(&args.ifname)?;
-    let (network, adhoc) = resolve(&args, dirs)?;
+    let mut requests = requests(&args)?;
+    let (networks, adhoc) = resolve(&args, &requests, dirs)?;
+    if adhoc {
+        requests[0].network = networks[0].name.clone();
+        requests[0].validate()?;
+    }
     // Signals wait until the command runs, then go to it: setup and teardown are not cut short.
     let mut signals = SigSet::empty();
     FORWARDED.iter().for_each(|s| signals.add(*s));
     pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&signals), None).context("cannot block signals")?;
 
     let rtnl = Rtnl::current()?;
-    if adhoc && network.parent_owned.is_some() {
-        parent::ensure(&rtnl, &network)?;
-    }
-    let result = attach_and_run(&args, &id, &network, &rtnl, dirs, signals);
     // A network made for this run alone (isolated, on its own dummy) leaves nothing behind.
-    if adhoc && network.parent_owned.is_some() {
+    let own_dummy = adhoc
+        .then(|| &networks[0])
+        .filter(|n| n.parent_owned.is_some());
+    if let Some(net) = own_dummy {
+        parent::ensure(&rtnl, net)?;
+    }
+    let result = attach_and_run(
+        &args.command,
+        &id,
+        &requests,
+        &networks,
+        &rtnl,
+        dirs,
+        signals,
+    );
+    if let Some(net) = own_dummy {
         let store = LeaseFiles::new(&dirs.state);
-        let cleanup = parent::remove_owned(&rtnl, &network)
-            .and(crate::ipam::remove_network(&store, &network.name));
+        let cleanup =
+            parent::remove_owned(&rtnl, net).and(crate::ipam::remove_network(&store, &net.name));
         if let Err(e) = cleanup {
             crate::warn(&e.to_string());
         }
@@ -102,10 +123,72 @@ pub fn run(args: RunArgs, dirs: &Dirs) -> Result<i32> {
     result
 }
 
+/// The interfaces asked for: one per `--network`, or the one of a network given by flags.
+fn requests(args: &RunArgs) -> Result<Vec<AttachmentRequest>> {
+    let single =
+        args.ip.is_some() || args.ip6.is_some() || args.ifname.is_some() || args.mtu.is_some();
+    if args.network.len() > 1 && single {
+        bail!(
+            "--ip, --ip6, --ifname and --mtu are for one network: with several, give each its own (--network NAME:ip=A,ip6=B,interface_name=IF)"
+        );
+    }
+    let mut reqs = Vec::with_capacity(args.network.len().max(1));
+    for (i, spec) in args.network.iter().enumerate() {
+        reqs.push(parse_network(spec, &format!("eth{i}"))?);
+    }
+    if reqs.is_empty() {
+        // The network given by flags, named once resolve() has made it.
+        reqs.push(AttachmentRequest::new("", "eth0"));
+    }
+    if let [only] = &mut reqs[..] {
+        if let Some(ifname) = &args.ifname {
+            only.ifname = ifname.clone();
+        }
+        for ip in [args.ip, args.ip6].into_iter().flatten() {
+            only.add_ip(ip)?;
+        }
+        only.mtu = args.mtu.or(only.mtu);
+    }
+    Ok(reqs)
+}
+
+/// `NAME[:ip=A,ip6=B,interface_name=IF,mac=M,gw_priority=N]`, podman's `--network` syntax.
+fn parse_network(spec: &str, default_ifname: &str) -> Result<AttachmentRequest> {
+    let (name, opts) = spec.split_once(':').unwrap_or((spec, ""));
+    let mut req = AttachmentRequest::new(name, default_ifname);
+    for opt in opts.split(',').filter(|o| !o.is_empty()) {
+        let bad = |what: &str| Error::msg(format!("--network {spec}: {opt}: {what}"));
+        let (key, value) = opt
+            .split_once('=')
+            .ok_or_else(|| bad("use KEY=VALUE (ip, ip6, interface_name, mac, gw_priority)"))?;
+        match key {
+            "ip" | "ip6" => {
+                let ip: IpAddr = value.parse().map_err(|_| bad("not an address"))?;
+                if ip.is_ipv6() != (key == "ip6") {
+                    return Err(bad("ip takes an IPv4 address, ip6 an IPv6 one"));
+                }
+                req.add_ip(ip)?;
+            }
+            "interface_name" => req.ifname = value.to_string(),
+            "mac" => req.mac = Some(value.parse().map_err(|e: String| bad(&e))?),
+            "gw_priority" => {
+                req.gw_priority = value.parse().map_err(|_| bad("use a whole number"))?
+            }
+            _ => {
+                return Err(bad(
+                    "unknown key; use ip, ip6, interface_name, mac or gw_priority",
+                ));
+            }
+        }
+    }
+    Ok(req)
+}
+
 fn attach_and_run(
-    args: &RunArgs,
+    command: &[String],
     id: &str,
-    network: &Network,
+    requests: &[AttachmentRequest],
+    networks: &[Network],
     rtnl: &Rtnl,
     dirs: &Dirs,
     signals: SigSet,
@@ -116,20 +199,26 @@ fn attach_and_run(
         ns.set_up(lo.index)
             .context("cannot bring lo up in the new netns")?;
     }
-    let store = crate::ipam::select::for_network(network, dirs)?;
-    let att = Attachment {
-        network,
-        container: id,
-        ifname: &args.ifname,
-        static_v4: args.ip,
-        static_v6: args.ip6,
-        mtu: args.mtu,
-        owner: Owner::of_pid(std::process::id())?,
-    };
-    attach::setup(rtnl, &*store, &att, &netns)?;
-    let status = spawn_and_wait(&args.command, &netns, signals);
-    // A command may leave processes holding the netns: take the link out explicitly.
-    let torn = attach::teardown(&*store, id, &args.ifname, Some(&netns));
+    let stores = networks
+        .iter()
+        .map(|n| crate::ipam::select::for_network(n, dirs))
+        .collect::<Result<Vec<_>>>()?;
+    let atts: Vec<Attachment> = requests
+        .iter()
+        .zip(networks)
+        .zip(&stores)
+        .map(|((want, network), store)| Attachment {
+            network,
+            store: &**store,
+            want,
+        })
+        .collect();
+    attach::setup(rtnl, id, &Owner::of_pid(std::process::id())?, &atts, &netns)?;
+    let status = spawn_and_wait(command, &netns, signals);
+    // A command may leave processes holding the netns: take the links out explicitly.
+    let ifnames: Vec<&str> = requests.iter().map(|r| r.ifname.as_str()).collect();
+    let stores: Vec<&dyn LeaseStore> = stores.iter().map(|s| &**s).collect();
+    let torn = attach::teardown(&stores, id, &ifnames, Some(&netns), Release::All);
     let status = status?;
     torn?;
     Ok(status)
@@ -167,12 +256,25 @@ fn spawn_and_wait(command: &[String], netns: &Netns, signals: SigSet) -> Result<
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
 }
 
-/// A defined network, or one given by flags (not persisted; a dummy parent it needs is made for
-/// this run and deleted after it).
-fn resolve(args: &RunArgs, dirs: &Dirs) -> Result<(Network, bool)> {
+/// The networks of `requests`, defined ones; or the one given by flags (not persisted; a
+/// dummy parent it needs is made for this run and deleted after it).
+fn resolve(
+    args: &RunArgs,
+    requests: &[AttachmentRequest],
+    dirs: &Dirs,
+) -> Result<(Vec<Network>, bool)> {
     let networks = NetworkStore::new(&dirs.config);
-    if let Some(name) = &args.network {
-        return Ok((networks.load(name)?, false));
+    if !args.network.is_empty() {
+        let mut nets: Vec<Network> = Vec::with_capacity(requests.len());
+        for (i, r) in requests.iter().enumerate() {
+            r.validate()?;
+            let net = match requests[..i].iter().position(|o| o.network == r.network) {
+                Some(j) => nets[j].clone(),
+                None => networks.load(&r.network)?,
+            };
+            nets.push(net);
+        }
+        return Ok((nets, false));
     }
     if args.subnet.is_empty() {
         bail!("give --network NAME, or --subnet CIDR (with --parent IFACE to use a host link)");
@@ -212,5 +314,5 @@ fn resolve(args: &RunArgs, dirs: &Dirs) -> Result<(Network, bool)> {
     for other in networks.list()? {
         net.check_shares_parent_with(&other)?;
     }
-    Ok((net, true))
+    Ok((vec![net], true))
 }

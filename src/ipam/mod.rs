@@ -290,10 +290,35 @@ fn now() -> u64 {
 /// Release every lease of `container` on every network. Idempotent; keeps going past errors
 /// and reports them all. Reads one index per network, never the lease files of others.
 pub fn release(store: &dyn LeaseStore, container: &str) -> Result<Vec<Lease>> {
+    release_matching(store, container, None)
+}
+
+/// `release`, of one interface of the container on one network only (`network disconnect`,
+/// or the rollback of one attachment among several).
+pub fn release_interface(
+    store: &dyn LeaseStore,
+    container: &str,
+    network: &str,
+    ifname: &str,
+) -> Result<Vec<Lease>> {
+    check_name("network name", network)?;
+    release_matching(store, container, Some((network, ifname)))
+}
+
+fn release_matching(
+    store: &dyn LeaseStore,
+    container: &str,
+    only: Option<(&str, &str)>,
+) -> Result<Vec<Lease>> {
     check_name("container id", container)?;
     let mut released = Vec::new();
     let mut errors = Vec::new();
-    for network in store.networks()? {
+    let networks = match only {
+        Some((network, _)) => vec![network.to_string()],
+        None => store.networks()?,
+    };
+    let ifname = only.map(|(_, i)| i);
+    for network in networks {
         let leases = store
             .lock(&network)
             .and_then(|net| Ok((net.of_container(container)?, net)));
@@ -306,7 +331,10 @@ pub fn release(store: &dyn LeaseStore, container: &str) -> Result<Vec<Lease>> {
                 continue;
             }
         };
-        for lease in leases {
+        for lease in leases
+            .into_iter()
+            .filter(|l| ifname.is_none_or(|i| l.ifname == i))
+        {
             match net.remove(&lease) {
                 Ok(()) => released.push(lease),
                 Err(e) => errors.push(e.context(format!(

@@ -31,15 +31,24 @@ pub fn for_network(net: &Network, dirs: &Dirs) -> Result<Box<dyn LeaseStore>> {
     }
 }
 
-/// The store for poststop, which knows the network only by the name in the annotations: the
-/// defined network's store, or lease files when it is not (or no longer) defined.
-pub fn for_network_name(name: Option<&str>, dirs: &Dirs) -> Result<Box<dyn LeaseStore>> {
-    if let Some(name) = name
-        && let Ok(net) = NetworkStore::new(&dirs.config).load(name)
-    {
-        return for_network(&net, dirs);
+/// The stores that may hold a container's leases on the networks `names` (poststop and
+/// disconnect know networks by name only): this host's lease files, and the store of each of
+/// those networks that keeps its leases in etcd. A network no longer defined has its leases in
+/// the files, if anywhere.
+pub fn for_network_names(names: &[&str], dirs: &Dirs) -> Result<Vec<Box<dyn LeaseStore>>> {
+    let networks = NetworkStore::new(&dirs.config);
+    let mut stores: Vec<Box<dyn LeaseStore>> = vec![Box::new(LeaseFiles::new(&dirs.state))];
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            continue;
+        }
+        if let Ok(net) = networks.load(name)
+            && net.ipam == Ipam::Etcd
+        {
+            stores.push(for_network(&net, dirs)?);
+        }
     }
-    Ok(Box::new(LeaseFiles::new(&dirs.state)))
+    Ok(stores)
 }
 
 /// `network create --ipam etcd`: record the network's address plan in etcd, or check it
