@@ -138,9 +138,12 @@ fn check(atts: &[Attachment]) -> Result<()> {
     Ok(())
 }
 
-/// What the netns visit brings back: the socket there and, per link made, its temporary name,
-/// its index (None: missing) and the sysctls' outcome.
-type Visited = (Rtnl, Vec<(String, Option<u32>, Option<Result<()>>)>);
+/// What the netns visit brings back: the socket there and each link made.
+type Visited = (Rtnl, Vec<NewLink>);
+
+/// A link made for an attachment, as found in the netns: its temporary name, its index (None:
+/// missing) and the outcome of its sysctls (None: not written, as it is missing).
+type NewLink = (String, Option<u32>, Option<Result<()>>);
 
 fn transaction(
     rtnl: &Rtnl,
@@ -261,7 +264,7 @@ fn configure_all(
     ns: &Rtnl,
     container: &str,
     atts: &[Attachment],
-    links: &[(String, Option<u32>, Option<Result<()>>)],
+    links: &[NewLink],
     leases: &[Vec<Lease>],
     ns_path: &str,
 ) -> Result<()> {
@@ -496,4 +499,126 @@ fn delete_slaves(container: &str, ifnames: &[&str], netns: &Netns) -> Result<()>
         }
     }
     Error::join(errors).map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipam::LeaseFiles;
+    use crate::network::NetworkSpec;
+
+    fn net(name: &str, driver: Driver, subnet: &str) -> Network {
+        let spec = NetworkSpec {
+            name: name.into(),
+            driver,
+            parent: Some("eth0".into()),
+            subnets: vec![subnet.parse().unwrap()],
+            ..Default::default()
+        };
+        spec.build(name.into()).unwrap().0
+    }
+
+    fn lease(network: &str, addr: &str) -> Lease {
+        Lease {
+            version: crate::ipam::LEASE_VERSION,
+            network: network.into(),
+            container: "c".into(),
+            ifname: "x".into(),
+            address: addr.parse().unwrap(),
+            prefix_len: 24,
+            created: 0,
+            owner: Owner::default(),
+        }
+    }
+
+    #[test]
+    fn refusals_before_anything_is_made() {
+        let store = LeaseFiles::new(std::path::Path::new("/nonexistent"));
+        let ip = net("ip", Driver::Ipvlan, "10.0.0.0/24");
+        let mac = net("mac", Driver::Macvlan, "10.1.0.0/24");
+        let mut a = AttachmentRequest::new("ip", "eth0");
+        let mut b = AttachmentRequest::new("mac", "eth0");
+        let atts = |a: &AttachmentRequest, b: &AttachmentRequest| {
+            check(&[
+                Attachment {
+                    network: &ip,
+                    store: &store,
+                    want: a,
+                },
+                Attachment {
+                    network: &mac,
+                    store: &store,
+                    want: b,
+                },
+            ])
+            .map_err(|e| e.to_string())
+        };
+        let e = atts(&a, &b).unwrap_err();
+        assert!(
+            e.contains("interface eth0 is asked for twice (networks ip and mac)"),
+            "{e}"
+        );
+        b.ifname = "eth1".into();
+        b.mac = Some("02:00:00:00:00:01".parse().unwrap());
+        atts(&a, &b).unwrap();
+        a.mac = b.mac;
+        let e = atts(&a, &b).unwrap_err();
+        assert!(
+            e.contains("ipvlan interfaces share their parent's MAC address"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_highest_priority_routes_each_family_the_first_on_a_tie() {
+        let store = LeaseFiles::new(std::path::Path::new("/nonexistent"));
+        let a = net("a", Driver::Macvlan, "10.0.0.0/24");
+        let b = net("b", Driver::Macvlan, "10.1.0.0/24");
+        let mut internal = net("i", Driver::Macvlan, "10.2.0.0/24");
+        internal.internal = true;
+        let mut wa = AttachmentRequest::new("a", "eth0");
+        let mut wb = AttachmentRequest::new("b", "eth1");
+        let mut wi = AttachmentRequest::new("i", "eth2");
+        wi.gw_priority = 100;
+        let leases = vec![
+            vec![lease("a", "10.0.0.2")],
+            vec![lease("b", "10.1.0.2")],
+            vec![lease("i", "10.2.0.2")],
+        ];
+        let pick = |wa: &AttachmentRequest, wb: &AttachmentRequest, wi: &AttachmentRequest| {
+            let atts = [
+                Attachment {
+                    network: &a,
+                    store: &store,
+                    want: wa,
+                },
+                Attachment {
+                    network: &b,
+                    store: &store,
+                    want: wb,
+                },
+                Attachment {
+                    network: &internal,
+                    store: &store,
+                    want: wi,
+                },
+            ];
+            (
+                default_route(&atts, &leases, false),
+                default_route(&atts, &leases, true),
+            )
+        };
+        // A tie: the first listed; internal networks never route, whatever their priority.
+        assert_eq!(
+            pick(&wa, &wb, &wi),
+            (Some((0, Some("10.0.0.1".parse().unwrap()))), None)
+        );
+        wb.gw_priority = 1;
+        assert_eq!(
+            pick(&wa, &wb, &wi).0,
+            Some((1, Some("10.1.0.1".parse().unwrap())))
+        );
+        wa.gw_priority = 2;
+        assert_eq!(pick(&wa, &wb, &wi).0.map(|r| r.0), Some(0));
+    }
 }

@@ -82,7 +82,10 @@ fn dual_stack_addresses_are_usable_at_once() {
     // The link-local address too: DAD is off for the interface before it goes up.
     let local = ctr.sh("ip -6 addr show dev eth0 scope link");
     assert!(local.contains("fe80::"), "{local}");
-    assert!(!local.contains("tentative"), "link-local must be usable at once: {local}");
+    assert!(
+        !local.contains("tentative"),
+        "link-local must be usable at once: {local}"
+    );
     let routes = ctr.sh("ip -6 route");
     assert!(
         routes.contains("default via fd00:77:2::1 dev eth0"),

@@ -17,10 +17,11 @@ use crate::netns::Netns;
 use crate::network::store::NetworkStore;
 
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["pid", "netns"])))]
 pub struct ConnectArgs {
     pub network: String,
     /// The network namespace of this process (LXC, systemd-nspawn, `unshare -n`).
-    #[arg(long, conflicts_with = "netns", required_unless_present = "netns")]
+    #[arg(long)]
     pub pid: Option<u32>,
     /// A network namespace file: /run/netns/NAME, or just NAME for one made by `ip netns add`.
     #[arg(long)]
@@ -72,7 +73,7 @@ pub fn connect(args: ConnectArgs, dirs: &Dirs) -> Result<()> {
             Owner::of_pid(pid).with_context(|| format!("--pid {pid}"))?,
         ),
         (None, Some(p)) => (named_netns(p), Owner::this_boot()),
-        (None, None) => bail!("give --netns PATH or --pid PID"),
+        (None, None) => bail!("network connect needs --netns PATH or --pid PID"),
     };
     let netns = Netns::open(&path)?;
     // A connected netns lives as long as its file (or its process): gc judges it by both.
