@@ -63,6 +63,75 @@ fn crun_attaches_a_container_and_releases_it_at_exit() {
     attach_and_release(&rt, Dirs::Env);
 }
 
+/// Two networks, `net` and `net2`, through `ipvlan.networks`: eth0 and eth1, the default route
+/// from the first, all leases gone at exit.
+const TWO_NETWORKS: &[(&str, &str)] = &[("ipvlan.networks", "net,net2")];
+const SHOW_TWO: &[&str] = &[
+    "sh",
+    "-c",
+    "ip addr show eth0 && ip addr show eth1 && ip route",
+];
+
+fn add_net2(lab: &Lab) {
+    lab.host.ok(&[
+        "network",
+        "create",
+        "net2",
+        "--driver",
+        driver(),
+        "--parent",
+        "p0",
+        "--subnet",
+        "10.79.0.0/24",
+    ]);
+}
+
+fn assert_two_attached(out: &str) {
+    assert_attached(out, "10.78.0.2");
+    assert!(
+        out.contains("inet 10.79.0.2/24") && out.contains("eth1"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("default via").count(),
+        1,
+        "one default route: {out}"
+    );
+}
+
+fn two_networks(rt: &Runtime) {
+    let lab = rt.lab;
+    add_net2(lab);
+    let spec = Spec {
+        args: SHOW_TWO,
+        annotations: TWO_NETWORKS,
+        dirs: Dirs::Args,
+        ..Spec::default()
+    };
+    let out = rt.run_ok("c2", &rt.bundle("c2", &spec));
+    assert_two_attached(&out);
+    lab.assert_no_leases("after the container on two networks exited");
+    lab.assert_no_slave_in_host();
+}
+
+#[test]
+fn runc_container_on_two_networks() {
+    let Some(bin) = engine("runc_container_on_two_networks", "runc") else {
+        return;
+    };
+    let lab = Lab::new("rt-runc2");
+    two_networks(&Runtime::runc(&lab, bin));
+}
+
+#[test]
+fn crun_container_on_two_networks() {
+    let Some(bin) = engine("crun_container_on_two_networks", "crun") else {
+        return;
+    };
+    let lab = Lab::new("rt-crun2");
+    two_networks(&Runtime::crun(&lab, bin));
+}
+
 #[test]
 fn add_to_bundle_script_wires_a_runc_bundle() {
     let test = "add_to_bundle_script_wires_a_runc_bundle";
@@ -301,6 +370,21 @@ fn podman_run_rm_attaches_and_releases() {
     lab.assert_no_leases("after podman run --rm");
     lab.assert_no_slave_in_host();
     assert_eq!(podman.containers().trim(), "");
+}
+
+#[test]
+fn podman_container_on_two_networks() {
+    let Some(bin) = engine("podman_container_on_two_networks", "podman") else {
+        return;
+    };
+    let lab = Lab::new("rt-podman2");
+    add_net2(&lab);
+    let podman = Podman::new(&lab, bin);
+    // podman 4 splits --annotation values at commas like a CSV line: quoted, it is one value.
+    let out = podman.ok(&run_rm("none", &["\"ipvlan.networks=net,net2\""], SHOW_TWO));
+    assert_two_attached(&out);
+    lab.assert_no_leases("after podman run --rm on two networks");
+    lab.assert_no_slave_in_host();
 }
 
 #[test]

@@ -19,12 +19,17 @@ fn host(tag: &str, networks: &[&[&str]]) -> Host {
 
 /// A container on `network` (plus extra annotations), set up by the hook.
 fn container(host: &Host, id: &str, network: &str, extra: &[(&str, &str)]) -> Ns {
-    let ctr = Ns::new();
     let mut ann = vec![("ipvlan.network", network)];
     ann.extend_from_slice(extra);
+    container_on(host, id, &ann)
+}
+
+/// A container with these annotations, set up by the hook.
+fn container_on(host: &Host, id: &str, ann: &[(&str, &str)]) -> Ns {
+    let ctr = Ns::new();
     let out = host.oci_hook(
         "createRuntime",
-        &state_json(id, Some(ctr.pid()), host.dir(), &ann),
+        &state_json(id, Some(ctr.pid()), host.dir(), ann),
     );
     assert!(
         out.status.success(),
@@ -572,4 +577,67 @@ fn docker_documentation_commands_run_verbatim() {
             host.ns.sh("ip -o link")
         );
     }
+}
+
+/// Docker's everyday multi-tier case: one container on a web VLAN (two networks on VLAN 20)
+/// and a database VLAN (30, dual stack), through `ipvlan.networks`. A router netns on the other
+/// end of the trunk answers on every subnet. Each interface pings its own router address, and
+/// each family has exactly one default route, from the network with the highest gw-priority.
+#[test]
+fn one_container_three_networks_on_two_vlans() {
+    if !require_ipvlan("one_container_three_networks_on_two_vlans") {
+        return;
+    }
+    let host = host(
+        "vlans",
+        &[
+            &["web", "--parent", "p0.20", "--subnet", "192.168.20.0/24"],
+            &["web2", "--parent", "p0.20", "--subnet", "192.168.21.0/24"],
+            &[
+                "db",
+                "-o",
+                "parent=p0.30",
+                "--subnet",
+                "192.168.30.0/24",
+                "--subnet",
+                "fd00:30::/64",
+            ],
+        ],
+    );
+    let router = Ns::new();
+    host.ns
+        .sh(&format!("ip link set p1 netns {}", router.pid()));
+    router.sh("ip link set p1 up && \
+         ip link add link p1 name p1.20 type vlan id 20 && ip link set p1.20 up && \
+         ip link add link p1 name p1.30 type vlan id 30 && ip link set p1.30 up && \
+         ip addr add 192.168.20.1/24 dev p1.20 && ip addr add 192.168.21.1/24 dev p1.20 && \
+         ip addr add 192.168.30.1/24 dev p1.30 && ip -6 addr add fd00:30::1/64 dev p1.30 nodad");
+    let list = r#"[{"name":"web"},{"name":"web2"},{"name":"db","gw-priority":5}]"#;
+    let ctr = container_on(&host, "tiers", &[("ipvlan.networks", list)]);
+    for (ifname, to) in [
+        ("eth0", "192.168.20.1"),
+        ("eth1", "192.168.21.1"),
+        ("eth2", "192.168.30.1"),
+        ("eth2", "fd00:30::1"),
+    ] {
+        let fam = if to.contains(':') { "-6 " } else { "" };
+        assert!(
+            ctr.try_sh(&format!("ping {fam}-c1 -W2 -I {ifname} {to}")),
+            "no ping from {ifname} to {to}: {}",
+            ctr.sh("ip addr; ip route; ip -6 route")
+        );
+    }
+    let v4 = ctr.sh("ip -4 route show default");
+    let v6 = ctr.sh("ip -6 route show default");
+    assert_eq!(v4.lines().count(), 1, "{v4}");
+    assert!(v4.starts_with("default via 192.168.30.1 dev eth2"), "{v4}");
+    assert_eq!(v6.lines().count(), 1, "{v6}");
+    assert!(v6.starts_with("default via fd00:30::1 dev eth2"), "{v6}");
+    assert!(!ctr.sh("ip -6 addr").contains("tentative"));
+    let out = host.oci_hook(
+        "poststop",
+        &state_json("tiers", None, host.dir(), &[("ipvlan.networks", list)]),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(host.lease_count(), 0);
 }
