@@ -68,6 +68,18 @@ pub fn check_annotations(a: &Annotations) {
     assert!(a.mtu.is_none_or(|m| (68..=65535).contains(&m)));
     let ifname = a.ifname();
     assert!(network::validate_ifname(ifname).is_ok());
+    if let Some(list) = &a.networks {
+        // The list form stands alone and every entry is checked.
+        assert!(a.network.is_none() && a.parent.is_none() && a.ifname.is_none());
+        assert!((1..=32).contains(&list.len()), "{} networks", list.len());
+        for r in list {
+            assert!(r.validate().is_ok(), "{r:?}");
+            assert!(r.ipv4.is_none_or(|ip| ip.is_ipv4()) && r.ipv6.is_none_or(|ip| ip.is_ipv6()));
+            assert!(r.mac.is_none_or(|m| m.0[0] & 1 == 0 && m.0 != [0; 6]), "{r:?}");
+        }
+        let (networks, ifnames) = a.interfaces();
+        assert_eq!((networks.len(), ifnames.len()), (list.len(), list.len()));
+    }
 }
 
 /// The annotation-only network the hook builds from annotations (hook.rs, resolve_network),

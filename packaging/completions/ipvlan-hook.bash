@@ -64,8 +64,14 @@ _ipvlan__hook() {
             ipvlan__hook__subcmd__help__subcmd__lease,ls)
                 cmd="ipvlan__hook__subcmd__help__subcmd__lease__subcmd__ls"
                 ;;
+            ipvlan__hook__subcmd__help__subcmd__network,connect)
+                cmd="ipvlan__hook__subcmd__help__subcmd__network__subcmd__connect"
+                ;;
             ipvlan__hook__subcmd__help__subcmd__network,create)
                 cmd="ipvlan__hook__subcmd__help__subcmd__network__subcmd__create"
+                ;;
+            ipvlan__hook__subcmd__help__subcmd__network,disconnect)
+                cmd="ipvlan__hook__subcmd__help__subcmd__network__subcmd__disconnect"
                 ;;
             ipvlan__hook__subcmd__help__subcmd__network,inspect)
                 cmd="ipvlan__hook__subcmd__help__subcmd__network__subcmd__inspect"
@@ -94,8 +100,14 @@ _ipvlan__hook() {
             ipvlan__hook__subcmd__lease__subcmd__help,ls)
                 cmd="ipvlan__hook__subcmd__lease__subcmd__help__subcmd__ls"
                 ;;
+            ipvlan__hook__subcmd__network,connect)
+                cmd="ipvlan__hook__subcmd__network__subcmd__connect"
+                ;;
             ipvlan__hook__subcmd__network,create)
                 cmd="ipvlan__hook__subcmd__network__subcmd__create"
+                ;;
+            ipvlan__hook__subcmd__network,disconnect)
+                cmd="ipvlan__hook__subcmd__network__subcmd__disconnect"
                 ;;
             ipvlan__hook__subcmd__network,help)
                 cmd="ipvlan__hook__subcmd__network__subcmd__help"
@@ -109,8 +121,14 @@ _ipvlan__hook() {
             ipvlan__hook__subcmd__network,rm)
                 cmd="ipvlan__hook__subcmd__network__subcmd__rm"
                 ;;
+            ipvlan__hook__subcmd__network__subcmd__help,connect)
+                cmd="ipvlan__hook__subcmd__network__subcmd__help__subcmd__connect"
+                ;;
             ipvlan__hook__subcmd__network__subcmd__help,create)
                 cmd="ipvlan__hook__subcmd__network__subcmd__help__subcmd__create"
+                ;;
+            ipvlan__hook__subcmd__network__subcmd__help,disconnect)
+                cmd="ipvlan__hook__subcmd__network__subcmd__help__subcmd__disconnect"
                 ;;
             ipvlan__hook__subcmd__network__subcmd__help,help)
                 cmd="ipvlan__hook__subcmd__network__subcmd__help__subcmd__help"
@@ -317,7 +335,7 @@ _ipvlan__hook() {
             return 0
             ;;
         ipvlan__subcmd__hook__subcmd__help__subcmd__network)
-            opts="create rm ls inspect"
+            opts="create rm ls inspect connect disconnect"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -330,7 +348,35 @@ _ipvlan__hook() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        ipvlan__subcmd__hook__subcmd__help__subcmd__network__subcmd__connect)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         ipvlan__subcmd__hook__subcmd__help__subcmd__network__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ipvlan__subcmd__hook__subcmd__help__subcmd__network__subcmd__disconnect)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -553,7 +599,7 @@ _ipvlan__hook() {
             return 0
             ;;
         ipvlan__subcmd__hook__subcmd__network)
-            opts="-h --config-dir --state-dir --help create rm ls inspect help"
+            opts="-h --config-dir --state-dir --help create rm ls inspect connect disconnect help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -574,8 +620,62 @@ _ipvlan__hook() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        ipvlan__subcmd__hook__subcmd__network__subcmd__connect)
+            opts="-h --pid --netns --id --ifname --ip --ip6 --mac --mtu --config-dir --state-dir --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --netns)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ifname)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ip6)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mac)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mtu)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         ipvlan__subcmd__hook__subcmd__network__subcmd__create)
-            opts="-d -o -h --driver --parent --mode --flag --subnet --gateway --ip-range --internal --mtu --ipam --config-dir --state-dir --help"
+            opts="-d -o -h --driver --parent --mode --flag --opt --subnet --gateway --ip-range --aux-address --ipv6 --internal --mtu --ipam --config-dir --state-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -593,16 +693,20 @@ _ipvlan__hook() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                -o)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --mode)
                     COMPREPLY=($(compgen -W "l2 l3 l3s" -- "${cur}"))
                     return 0
                     ;;
                 --flag)
                     COMPREPLY=($(compgen -W "bridge private vepa" -- "${cur}"))
+                    return 0
+                    ;;
+                --opt)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --subnet)
@@ -614,6 +718,10 @@ _ipvlan__hook() {
                     return 0
                     ;;
                 --ip-range)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --aux-address)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -640,8 +748,38 @@ _ipvlan__hook() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        ipvlan__subcmd__hook__subcmd__network__subcmd__disconnect)
+            opts="-h --id --ifname --config-dir --state-dir --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ifname)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         ipvlan__subcmd__hook__subcmd__network__subcmd__help)
-            opts="create rm ls inspect help"
+            opts="create rm ls inspect connect disconnect help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -654,7 +792,35 @@ _ipvlan__hook() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        ipvlan__subcmd__hook__subcmd__network__subcmd__help__subcmd__connect)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         ipvlan__subcmd__hook__subcmd__network__subcmd__help__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ipvlan__subcmd__hook__subcmd__network__subcmd__help__subcmd__disconnect)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -795,13 +961,17 @@ _ipvlan__hook() {
             return 0
             ;;
         ipvlan__subcmd__hook__subcmd__run)
-            opts="-h --network --parent --subnet --gateway --driver --mode --flag --internal --ip --ip6 --ifname --mtu --name --config-dir --state-dir --help"
+            opts="-h --net --network --parent --subnet --gateway --driver --mode --flag --internal --ip --ip6 --ifname --mtu --name --config-dir --state-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --network)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --net)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -38,31 +38,36 @@ complete -c ipvlan-hook -n "__fish_ipvlan_hook_needs_command" -f -a "help" -d 'P
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand hook" -l config-dir -d 'Where network definitions and the policy live' -r -F
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand hook" -l state-dir -d 'Where leases and locks live' -r -F
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand hook" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and not __fish_seen_subcommand_from create rm ls inspect help" -l config-dir -d 'Where network definitions and the policy live' -r -F
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and not __fish_seen_subcommand_from create rm ls inspect help" -l state-dir -d 'Where leases and locks live' -r -F
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and not __fish_seen_subcommand_from create rm ls inspect help" -s h -l help -d 'Print help'
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and not __fish_seen_subcommand_from create rm ls inspect help" -f -a "create" -d 'Define a network (and create its VLAN or dummy parent link when needed)'
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and not __fish_seen_subcommand_from create rm ls inspect help" -f -a "rm" -d 'Remove networks (and the parent links they created)'
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and not __fish_seen_subcommand_from create rm ls inspect help" -f -a "ls" -d 'List networks'
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and not __fish_seen_subcommand_from create rm ls inspect help" -f -a "inspect" -d 'Show networks as JSON'
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and not __fish_seen_subcommand_from create rm ls inspect help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and not __fish_seen_subcommand_from create rm ls inspect connect disconnect help" -l config-dir -d 'Where network definitions and the policy live' -r -F
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and not __fish_seen_subcommand_from create rm ls inspect connect disconnect help" -l state-dir -d 'Where leases and locks live' -r -F
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and not __fish_seen_subcommand_from create rm ls inspect connect disconnect help" -s h -l help -d 'Print help'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and not __fish_seen_subcommand_from create rm ls inspect connect disconnect help" -f -a "create" -d 'Define a network (and create its VLAN or dummy parent link when needed)'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and not __fish_seen_subcommand_from create rm ls inspect connect disconnect help" -f -a "rm" -d 'Remove networks (and the parent links they created)'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and not __fish_seen_subcommand_from create rm ls inspect connect disconnect help" -f -a "ls" -d 'List networks'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and not __fish_seen_subcommand_from create rm ls inspect connect disconnect help" -f -a "inspect" -d 'Show networks as JSON'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and not __fish_seen_subcommand_from create rm ls inspect connect disconnect help" -f -a "connect" -d 'Attach a network namespace no OCI runtime manages (ip netns, LXC, systemd-nspawn)'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and not __fish_seen_subcommand_from create rm ls inspect connect disconnect help" -f -a "disconnect" -d 'Detach what `network connect` attached; already gone counts as done'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and not __fish_seen_subcommand_from create rm ls inspect connect disconnect help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -s d -l driver -r -f -a "ipvlan\t''
 macvlan\t''"
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -s o -l parent -d 'Parent link; a missing IFACE.VID is created as an 802.1q sub-interface; none = dummy' -r
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l mode -r -f -a "l2\t''
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l parent -d 'Parent link; a missing IFACE.VID is created as an 802.1q sub-interface; none = dummy' -r
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l mode -d 'ipvlan mode [default: l2]' -r -f -a "l2\t''
 l3\t''
 l3s\t''"
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l flag -d 'ipvlan flag (for macvlan: the macvlan mode)' -r -f -a "bridge\t''
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l flag -d 'ipvlan flag (for macvlan: the macvlan mode) [default: bridge]' -r -f -a "bridge\t''
 private\t''
 vepa\t''"
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l subnet -d 'Subnet in CIDR form; repeat for several (IPv4 and/or IPv6)' -r
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -s o -l opt -d 'Docker\'s driver options: parent, ipvlan_mode, ipvlan_flag, macvlan_mode, com.docker.network.driver.mtu (repeatable)' -r
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l subnet -d 'Subnet in CIDR form; repeat for several (IPv4 and/or IPv6) [default: a free /16 of 172.17.0.0-172.31.255.255]' -r
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l gateway -d 'Gateway of the subnet it lies in (L2; default: the first address)' -r
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l ip-range -d 'Range for dynamic addresses within the subnet it lies in' -r
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l aux-address -d 'An address of a subnet never to hand out (repeatable)' -r
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l mtu -r
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l ipam -d 'Where leases live: this host\'s lease files, or etcd, shared by the hosts of a layer 2 segment (needs CONFIG_DIR/etcd.json; define the network identically on every host)' -r -f -a "files\t''
 etcd\t''"
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l config-dir -d 'Where network definitions and the policy live' -r -F
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l state-dir -d 'Where leases and locks live' -r -F
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l ipv6 -d 'Accepted for Docker\'s sake: IPv6 subnets work with or without it'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l internal -d 'No default route in containers'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from rm" -l config-dir -d 'Where network definitions and the policy live' -r -F
@@ -77,10 +82,28 @@ complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __f
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from inspect" -l config-dir -d 'Where network definitions and the policy live' -r -F
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from inspect" -l state-dir -d 'Where leases and locks live' -r -F
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from inspect" -s h -l help -d 'Print help'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from connect" -l pid -d 'The network namespace of this process (LXC, systemd-nspawn, `unshare -n`)' -r
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from connect" -l netns -d 'A network namespace file: /run/netns/NAME, or just NAME for one made by `ip netns add`' -r -F
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from connect" -l id -d 'Who holds the leases and links, as a container id does (shown by `lease ls`)' -r
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from connect" -l ifname -r
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from connect" -l ip -d 'Static IPv4 address' -r
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from connect" -l ip6 -d 'Static IPv6 address' -r
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from connect" -l mac -d 'MAC address (macvlan networks only)' -r
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from connect" -l mtu -d 'MTU of the interface (default: the network\'s, else the parent\'s)' -r
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from connect" -l config-dir -d 'Where network definitions and the policy live' -r -F
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from connect" -l state-dir -d 'Where leases and locks live' -r -F
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from connect" -s h -l help -d 'Print help'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from disconnect" -l id -r
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from disconnect" -l ifname -d 'Only this interface (default: every interface of the id on the network)' -r
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from disconnect" -l config-dir -d 'Where network definitions and the policy live' -r -F
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from disconnect" -l state-dir -d 'Where leases and locks live' -r -F
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from disconnect" -s h -l help -d 'Print help'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from help" -f -a "create" -d 'Define a network (and create its VLAN or dummy parent link when needed)'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from help" -f -a "rm" -d 'Remove networks (and the parent links they created)'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from help" -f -a "ls" -d 'List networks'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from help" -f -a "inspect" -d 'Show networks as JSON'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from help" -f -a "connect" -d 'Attach a network namespace no OCI runtime manages (ip netns, LXC, systemd-nspawn)'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from help" -f -a "disconnect" -d 'Detach what `network connect` attached; already gone counts as done'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand lease; and not __fish_seen_subcommand_from ls drain help" -l config-dir -d 'Where network definitions and the policy live' -r -F
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand lease; and not __fish_seen_subcommand_from ls drain help" -l state-dir -d 'Where leases and locks live' -r -F
@@ -105,7 +128,7 @@ complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand gc" -l config-di
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand gc" -l state-dir -d 'Where leases and locks live' -r -F
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand gc" -l dry-run -d 'Only list what would be released'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand gc" -s h -l help -d 'Print help'
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -l network -d 'A network defined with `network create`' -r
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -l network -l net -d 'A network defined with `network create`, with this interface\'s settings (podman\'s syntax); repeat for several interfaces, named eth0, eth1, ... unless given' -r
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -l parent -d 'Parent link of a network given by flags; none = an isolated network on a dummy link' -r
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -l subnet -d 'Subnet of a network given by flags (repeat for IPv4 and IPv6)' -r
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -l gateway -d 'Gateway of a network given by flags (L2; default: first address of each subnet)' -r
@@ -117,10 +140,10 @@ l3s\t''"
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -l flag -r -f -a "bridge\t''
 private\t''
 vepa\t''"
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -l ip -d 'Static IPv4 address' -r
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -l ip6 -d 'Static IPv6 address' -r
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -l ifname -d 'Interface name inside the namespace' -r
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -l mtu -d 'MTU of the interface (default: the parent\'s)' -r
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -l ip -d 'Static IPv4 address (with one network)' -r
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -l ip6 -d 'Static IPv6 address (with one network)' -r
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -l ifname -d 'Interface name inside the namespace (with one network) [default: eth0]' -r
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -l mtu -d 'MTU of the interface (with one network; default: the parent\'s)' -r
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -l name -d 'Lease owner id, shown by `lease ls` (default: run-PID)' -r
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -l config-dir -d 'Where network definitions and the policy live' -r -F
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -l state-dir -d 'Where leases and locks live' -r -F
@@ -143,5 +166,7 @@ complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and __fish
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and __fish_seen_subcommand_from network" -f -a "rm" -d 'Remove networks (and the parent links they created)'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and __fish_seen_subcommand_from network" -f -a "ls" -d 'List networks'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and __fish_seen_subcommand_from network" -f -a "inspect" -d 'Show networks as JSON'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and __fish_seen_subcommand_from network" -f -a "connect" -d 'Attach a network namespace no OCI runtime manages (ip netns, LXC, systemd-nspawn)'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and __fish_seen_subcommand_from network" -f -a "disconnect" -d 'Detach what `network connect` attached; already gone counts as done'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and __fish_seen_subcommand_from lease" -f -a "ls" -d 'List leases, of one network or all (etcd networks: of every host)'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and __fish_seen_subcommand_from lease" -f -a "drain" -d 'Release every lease a host holds in etcd: for a host that is gone for good'

@@ -23,13 +23,17 @@ _ipvlan__run() {
 
     case "${cmd}" in
         ipvlan__run)
-            opts="-h --network --parent --subnet --gateway --driver --mode --flag --internal --ip --ip6 --ifname --mtu --name --config-dir --state-dir --help"
+            opts="-h --net --network --parent --subnet --gateway --driver --mode --flag --internal --ip --ip6 --ifname --mtu --name --config-dir --state-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --network)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --net)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
