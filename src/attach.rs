@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Error, Errors, Result};
 use crate::ipam::{self, Lease, LeaseStore, Owner, Pool, Request};
 use crate::link::LinkKind;
 use crate::netlink::{Link, Rtnl, SlaveSpec};
@@ -65,7 +65,7 @@ fn transaction(
     let Err(err) = make_link(rtnl, att, &parent, netns, visit, &leases, &mut made) else {
         return Ok(leases);
     };
-    let mut errors = vec![err];
+    let mut errors = Vec::new();
     if let Some((ns, index)) = made
         && let Err(e) = ns.del_link(index)
     {
@@ -80,7 +80,7 @@ fn transaction(
             att.container
         )));
     }
-    Err(Error::join(errors).expect("at least the setup error"))
+    Err(Error::join(err, errors))
 }
 
 /// Create the slave under a temporary name straight into the netns (the final name may exist
@@ -291,25 +291,19 @@ pub fn teardown(
     ifname: &str,
     netns: Option<&Netns>,
 ) -> Result<Vec<Lease>> {
-    let mut errors = Vec::new();
+    let mut errors = Errors::default();
     if let Some(ns) = netns
         && let Err(e) = delete_slave(container, ifname, ns)
     {
         errors.push(e);
     }
-    let released = ipam::release(store, container).map_err(|e| {
-        e.context(format!(
+    let released = ipam::release(store, container).unwrap_or_else(|e| {
+        errors.push(e.context(format!(
             "cannot release the leases of container {container}"
-        ))
+        )));
+        Vec::new()
     });
-    match released {
-        Ok(leases) if errors.is_empty() => Ok(leases),
-        Ok(_) => Err(Error::join(errors).expect("not empty")),
-        Err(e) => {
-            errors.push(e);
-            Err(Error::join(errors).expect("not empty"))
-        }
-    }
+    errors.finish().map(|()| released)
 }
 
 fn delete_slave(container: &str, ifname: &str, netns: &Netns) -> Result<()> {

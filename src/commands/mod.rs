@@ -42,8 +42,7 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> crate::error::Result<()> {
-    let text =
-        serde_json::to_string_pretty(value).map_err(|e| crate::error::Error::msg(e.to_string()))?;
+    let text = serde_json::to_string_pretty(value)?;
     println!("{text}");
     Ok(())
 }

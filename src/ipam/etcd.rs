@@ -50,7 +50,7 @@ use serde::{Deserialize, Serialize};
 use super::allocator::Pool;
 use super::store::{LEASE_VERSION, Lease, LeaseEntry, LeaseStore, NetworkLeases, Slot};
 use crate::bail;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Error, Errors, Result};
 use crate::etcd::client::{Client, Compare, Kv, MAX_TXN_OPS, Op};
 use crate::etcd::config::EtcdConfig;
 use crate::fsutil::check_name;
@@ -329,7 +329,7 @@ impl EtcdStore {
             scope: None,
         };
         let mut drained = Vec::new();
-        let mut errors = Vec::new();
+        let mut errors = Errors::default();
         for network in view.networks()? {
             let result = view.lock(&network).and_then(|mut net| {
                 for entry in net.list()? {
@@ -346,10 +346,7 @@ impl EtcdStore {
                 errors.push(e.context(format!("drain of host {host} on network {network}")));
             }
         }
-        match Error::join(errors) {
-            Some(e) => Err(e),
-            None => Ok(drained),
-        }
+        errors.finish().map(|()| drained)
     }
 
     /// The current record at `addr`, if it is this host's lease of `lease.container` on the

@@ -37,7 +37,7 @@ pub use owner::Owner;
 pub use store::{LEASE_VERSION, Lease, LeaseEntry, LeaseStore, NetworkLeases, Slot};
 
 use crate::bail;
-use crate::error::{Error, Result};
+use crate::error::{Error, Errors, Result};
 
 /// What a container interface needs from a network.
 #[derive(Clone, Debug)]
@@ -80,7 +80,7 @@ pub fn allocate(store: &dyn LeaseStore, req: &Request) -> Result<Vec<Lease>> {
     match take_all(&mut *net, req, &mut undo) {
         Ok(leases) => Ok(leases),
         Err(err) => {
-            let mut errors = vec![err];
+            let mut errors = Vec::new();
             for lease in &undo.created {
                 if let Err(e) = net.remove(lease) {
                     errors.push(e.context(format!(
@@ -97,7 +97,7 @@ pub fn allocate(store: &dyn LeaseStore, req: &Request) -> Result<Vec<Lease>> {
                     )));
                 }
             }
-            Err(Error::join(errors).expect("at least the allocation error"))
+            Err(Error::join(err, errors))
         }
     }
 }
@@ -292,7 +292,7 @@ fn now() -> u64 {
 pub fn release(store: &dyn LeaseStore, container: &str) -> Result<Vec<Lease>> {
     check_name("container id", container)?;
     let mut released = Vec::new();
-    let mut errors = Vec::new();
+    let mut errors = Errors::default();
     for network in store.networks()? {
         let leases = store
             .lock(&network)
@@ -316,10 +316,7 @@ pub fn release(store: &dyn LeaseStore, container: &str) -> Result<Vec<Lease>> {
             }
         }
     }
-    match Error::join(errors) {
-        Some(e) => Err(e),
-        None => Ok(released),
-    }
+    errors.finish().map(|()| released)
 }
 
 /// All leases, or those of one network, for `lease ls`; unreadable records are listed too
@@ -346,17 +343,14 @@ pub fn leases(store: &dyn LeaseStore, network: Option<&str>) -> Result<Vec<Lease
 /// the address is really free is for an operator to decide.
 pub fn gc(store: &dyn LeaseStore, dry_run: bool) -> Result<Vec<Lease>> {
     let mut dead = Vec::new();
-    let mut errors = Vec::new();
+    let mut errors = Errors::default();
     for network in store.networks()? {
         if let Err(e) = gc_network(store, &network, dry_run, &mut dead) {
             errors.push(e.context(format!("gc of network {network}")));
         }
     }
     dead.sort_by(|a, b| (&a.network, a.address).cmp(&(&b.network, b.address)));
-    match Error::join(errors) {
-        Some(e) => Err(e),
-        None => Ok(dead),
-    }
+    errors.finish().map(|()| dead)
 }
 
 fn gc_network(
