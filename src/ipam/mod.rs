@@ -1,9 +1,11 @@
 //! IPAM: which container interface holds which address on which network.
 //!
 //! `allocator` is pure address arithmetic (ranges, reserved addresses, round-robin order);
-//! `store` defines the lease record and the small store interface; `lease_files` is the
-//! default store (one file per address, layout documented there); `owner` records who holds a
-//! lease so `gc` can reclaim leases of containers that are gone. This module glues them: every
+//! `store` defines the lease record and the small store interface; `files` is the default
+//! store (one file per address, layout documented there) and `etcd` the cluster-wide one, both
+//! built on `leases` (the record's encoding, the cursor); `select` picks a network's store;
+//! `owner` records who holds a lease so `gc` can reclaim leases of containers that are gone.
+//! This module glues them: every
 //! check-and-write runs under the network's lock, and taking an address is a single
 //! create-if-free operation of the store.
 //!
@@ -20,6 +22,7 @@ mod allocator;
 #[cfg(feature = "etcd")]
 mod etcd;
 mod files;
+mod leases;
 mod owner;
 pub mod select;
 mod store;
