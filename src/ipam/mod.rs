@@ -31,6 +31,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 
 use crate::fsutil::check_name;
+use crate::network::Network;
 pub use allocator::Pool;
 use allocator::{Family, subnets_text};
 #[cfg(feature = "etcd")]
@@ -48,8 +49,8 @@ pub struct Request<'a> {
     pub network: &'a str,
     pub container: &'a str,
     pub ifname: &'a str,
-    pub pools: &'a [Pool],
-    /// Which families to lease (the caller sets them from the network's subnets).
+    pub pools: Vec<Pool>,
+    /// Which families to lease (`Request::new` sets them from the network's subnets).
     pub want_v4: bool,
     pub want_v6: bool,
     pub static_v4: Option<IpAddr>,
@@ -57,30 +58,76 @@ pub struct Request<'a> {
     pub owner: Owner,
 }
 
+impl<'a> Request<'a> {
+    /// A dynamic address of every family `net` has, for interface `ifname` of `container`.
+    pub fn new(net: &'a Network, container: &'a str, ifname: &'a str, owner: Owner) -> Self {
+        Request {
+            network: &net.name,
+            container,
+            ifname,
+            pools: pools(net),
+            want_v4: net.has_family(false),
+            want_v6: net.has_family(true),
+            static_v4: None,
+            static_v6: None,
+            owner,
+        }
+    }
+
+    /// The families asked for, each static address with the pool it lies in: checked once,
+    /// before anything is locked, and passed down from there.
+    fn asks(&self) -> Result<Vec<Ask<'_>>> {
+        let mut asks = Vec::new();
+        for (family, want, wanted) in [
+            (Family::V4, self.want_v4, self.static_v4),
+            (Family::V6, self.want_v6, self.static_v6),
+        ] {
+            let wanted = match wanted {
+                Some(addr) if Family::of(addr) != family => bail!(
+                    "requested {family} address {addr} for container {} is not an {family} address",
+                    self.container
+                ),
+                Some(addr) => Some((
+                    addr,
+                    allocator::static_pool(self.network, &self.pools, addr)?,
+                )),
+                None => None,
+            };
+            if want || wanted.is_some() {
+                asks.push(Ask { family, wanted });
+            }
+        }
+        Ok(asks)
+    }
+}
+
+/// One family a request leases: any free address, or the static one and its pool.
+struct Ask<'p> {
+    family: Family,
+    wanted: Option<(IpAddr, &'p Pool)>,
+}
+
+/// The address pools of a network, as IPAM sees them.
+pub fn pools(net: &Network) -> Vec<Pool> {
+    net.subnets
+        .iter()
+        .map(|s| Pool {
+            subnet: s.subnet,
+            gateway: s.gateway,
+            ip_range: s.ip_range,
+        })
+        .collect()
+}
+
 /// Lease one address per requested family for `req.container`/`req.ifname`, or return the ones
 /// it already holds (recording the new owner, e.g. after an engine restart). A family that is
 /// no longer requested is released.
 pub fn allocate(store: &dyn LeaseStore, req: &Request) -> Result<Vec<Lease>> {
     check_name("container id", req.container)?;
-    let families = [
-        (Family::V4, req.want_v4, req.static_v4),
-        (Family::V6, req.want_v6, req.static_v6),
-    ];
-    // Validate before locking anything.
-    for (family, _, wanted) in families {
-        if let Some(addr) = wanted {
-            if Family::of(addr) != family {
-                bail!(
-                    "requested {family} address {addr} for container {} is not an {family} address",
-                    req.container
-                );
-            }
-            allocator::static_pool(req.network, req.pools, addr)?;
-        }
-    }
+    let asks = req.asks()?;
     let mut net = store.lock(req.network)?;
     let mut undo = Undo::default();
-    match take_all(&mut *net, req, &mut undo) {
+    match take_all(&mut *net, req, &asks, &mut undo) {
         Ok(leases) => Ok(leases),
         Err(err) => {
             let mut errors = Vec::new();
@@ -115,8 +162,13 @@ struct Undo {
 
 /// The body of `allocate`; every change it makes is recorded in `undo`, so the caller can
 /// revert them when a later step fails.
-fn take_all(net: &mut dyn NetworkLeases, req: &Request, undo: &mut Undo) -> Result<Vec<Lease>> {
-    let held: Vec<Lease> = net
+fn take_all(
+    net: &mut dyn NetworkLeases,
+    req: &Request,
+    asks: &[Ask],
+    undo: &mut Undo,
+) -> Result<Vec<Lease>> {
+    let mut held: Vec<Lease> = net
         .of_container(req.container)?
         .into_iter()
         .filter(|l| l.ifname == req.ifname)
@@ -124,62 +176,57 @@ fn take_all(net: &mut dyn NetworkLeases, req: &Request, undo: &mut Undo) -> Resu
     // Kept leases get their new owner first: the old one is dead after a restart under the
     // same id, and a full family below collects the leases of dead owners.
     let mut slots = Vec::new();
-    let mut obsolete = Vec::new();
-    for (family, want, wanted) in [
-        (Family::V4, req.want_v4, req.static_v4),
-        (Family::V6, req.want_v6, req.static_v6),
-    ] {
-        let mut mine: Vec<Lease> = held
+    for ask in asks {
+        // Kept: the requested static address, or without one any address still valid; with
+        // the pool it lies in.
+        let keep = held
             .iter()
-            .filter(|l| Family::of(l.address) == family)
-            .cloned()
-            .collect();
-        if want || wanted.is_some() {
-            // Kept: the requested static address, or without one any address still valid.
-            let keep = mine.iter().position(|l| match wanted {
-                Some(addr) => l.address == addr,
-                None => allocator::static_pool(req.network, req.pools, l.address).is_ok(),
+            .enumerate()
+            .filter(|(_, l)| Family::of(l.address) == ask.family)
+            .find_map(|(i, l)| match ask.wanted {
+                Some((addr, pool)) => (l.address == addr).then_some((i, pool)),
+                None => allocator::static_pool(req.network, &req.pools, l.address)
+                    .ok()
+                    .map(|pool| (i, pool)),
             });
-            let kept = match keep {
-                Some(i) => Some(refresh(net, req, mine.remove(i), undo)?),
-                None => None,
-            };
-            slots.push((family, wanted, kept));
-        }
-        obsolete.extend(mine);
+        let kept = match keep {
+            Some((i, pool)) => Some(refresh(net, req, held.remove(i), pool, undo)?),
+            None => None,
+        };
+        slots.push((ask, kept));
     }
     let mut result = Vec::new();
-    for (family, wanted, kept) in slots {
+    for (ask, kept) in slots {
         let lease = match kept {
             Some(lease) => lease,
             None => {
-                let lease = take(net, req, family, wanted)?;
+                let lease = take(net, req, ask)?;
                 undo.created.push(lease.clone());
                 lease
             }
         };
         result.push(lease);
     }
-    // Obsolete leases go only once everything new is in place: a failure above keeps them.
-    for lease in &obsolete {
+    // What no family kept is obsolete, and goes only once everything new is in place: a
+    // failure above keeps it.
+    for lease in &held {
         net.remove(lease)?;
     }
     Ok(result)
 }
 
-/// A kept lease with the request's owner and its subnet's current prefix, stored if that
+/// A kept lease with the request's owner and its pool's current prefix, stored if that
 /// changed anything.
 fn refresh(
     net: &mut dyn NetworkLeases,
     req: &Request,
     old: Lease,
+    pool: &Pool,
     undo: &mut Undo,
 ) -> Result<Lease> {
     let mut lease = old.clone();
     lease.owner = req.owner.clone();
-    if let Ok(pool) = allocator::static_pool(req.network, req.pools, old.address) {
-        lease.prefix_len = pool.subnet.prefix();
-    }
+    lease.prefix_len = pool.subnet.prefix();
     if lease != old {
         net.replace(&lease)?;
         undo.refreshed.push(old);
@@ -187,16 +234,12 @@ fn refresh(
     Ok(lease)
 }
 
-/// Lease the static address `wanted`, or the next free one of the family.
 /// Candidates checked one by one before `take` lists the stored addresses instead.
 const LIST_AFTER: usize = 32;
 
-fn take(
-    net: &mut dyn NetworkLeases,
-    req: &Request,
-    family: Family,
-    wanted: Option<IpAddr>,
-) -> Result<Lease> {
+/// Lease the static address asked for, or the next free one of the family.
+fn take(net: &mut dyn NetworkLeases, req: &Request, ask: &Ask) -> Result<Lease> {
+    let family = ask.family;
     let lease = |address: IpAddr, prefix_len: u8| Lease {
         version: LEASE_VERSION,
         network: req.network.to_string(),
@@ -207,8 +250,7 @@ fn take(
         created: now(),
         owner: req.owner.clone(),
     };
-    if let Some(addr) = wanted {
-        let pool = allocator::static_pool(req.network, req.pools, addr)?;
+    if let Some((addr, pool)) = ask.wanted {
         let new = lease(addr, pool.subnet.prefix());
         if matches!(net.get(addr)?, Slot::Free) && net.create(&new)? {
             // Static addresses taken in order (a scripted fill) keep the cursor in step, so the
@@ -262,7 +304,7 @@ fn take(
     bail!(
         "no free {family} address left on network {} (subnets {}): release leases ('ipvlan-hook gc') or add a subnet",
         req.network,
-        subnets_text(req.pools, family)
+        subnets_text(&req.pools, family)
     )
 }
 
@@ -462,12 +504,12 @@ mod tests {
         ]
     }
 
-    fn req<'a>(container: &'a str, pools: &'a [Pool]) -> Request<'a> {
+    fn req<'a>(container: &'a str, pools: &[Pool]) -> Request<'a> {
         Request {
             network: "net",
             container,
             ifname: "eth0",
-            pools,
+            pools: pools.to_vec(),
             want_v4: pools.iter().any(|p| p.subnet.is_ipv4()),
             want_v6: pools.iter().any(|p| p.subnet.is_ipv6()),
             static_v4: None,
