@@ -512,7 +512,7 @@ fn exists(path: &Path) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::super::store::LEASE_VERSION;
-    use super::super::test_dir::TestDir;
+    use super::super::tests::test_dir::TestDir;
     use super::*;
     use crate::ipam::Owner;
 
