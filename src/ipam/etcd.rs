@@ -423,6 +423,35 @@ impl EtcdNetwork<'_> {
             .map(|(rev, _)| rev)
     }
 
+    /// Apply `ops` if the record at `lease.address` is still this host's lease of the same
+    /// container interface, as a transaction on the revision it was read at (read again when
+    /// it changed in between). Ok(false): it is not ours (any more). `what` names the change
+    /// for the error when it keeps changing.
+    fn change_own(&self, lease: &Lease, ops: &[Op], what: &str) -> Result<bool> {
+        let key = self.key(lease.address);
+        let mut known = self.known_revision(lease);
+        for _ in 0..CAS_ATTEMPTS {
+            let rev = match known.take() {
+                Some(rev) => rev,
+                None => match self.store.own(lease)? {
+                    Some((kv, _)) => kv.mod_revision,
+                    None => return Ok(false),
+                },
+            };
+            let r = self
+                .client()
+                .txn(&[Compare::ModRevision(key.as_bytes(), rev)], ops, &[])?;
+            if r.succeeded {
+                return Ok(true);
+            }
+        }
+        bail!(
+            "cannot {what} {} on network {}: it keeps changing; try again",
+            lease.address,
+            self.network
+        )
+    }
+
     fn check(&self, lease: &Lease) -> Result<()> {
         check_name("container id", &lease.container)?;
         if lease.network != self.network {
@@ -516,66 +545,34 @@ impl NetworkLeases for EtcdNetwork<'_> {
             lease: lease.clone(),
             host: self.store.host.clone(),
         })?;
-        let mut known = self.known_revision(lease);
-        for _ in 0..CAS_ATTEMPTS {
-            let rev = match known.take() {
-                Some(rev) => rev,
-                None => match self.store.own(lease)? {
-                    Some((kv, _)) => kv.mod_revision,
-                    None => bail!(
-                        "cannot update the lease of {} on network {}: it is no longer held by container {} ({}) of host {}",
-                        lease.address,
-                        self.network,
-                        lease.container,
-                        lease.ifname,
-                        self.store.host
-                    ),
-                },
-            };
-            let r = self.client().txn(
-                &[Compare::ModRevision(key.as_bytes(), rev)],
-                &[Op::Put(key.as_bytes(), &value)],
-                &[],
-            )?;
-            if r.succeeded {
-                return Ok(());
-            }
+        if !self.change_own(
+            lease,
+            &[Op::Put(key.as_bytes(), &value)],
+            "update the lease of",
+        )? {
+            bail!(
+                "cannot update the lease of {} on network {}: it is no longer held by container {} ({}) of host {}",
+                lease.address,
+                self.network,
+                lease.container,
+                lease.ifname,
+                self.store.host
+            );
         }
-        bail!(
-            "cannot update the lease of {} on network {}: it keeps changing; try again",
-            lease.address,
-            self.network
-        )
+        Ok(())
     }
 
     fn remove(&mut self, lease: &Lease) -> Result<()> {
         check_name("container id", &lease.container)?;
         let key = self.key(lease.address);
         let index = self.store.index_key(lease);
-        let mut known = self.known_revision(lease);
-        for _ in 0..CAS_ATTEMPTS {
-            let rev = match known.take() {
-                Some(rev) => rev,
-                None => match self.store.own(lease)? {
-                    Some((kv, _)) => kv.mod_revision,
-                    // Not ours (any more): done already.
-                    None => return Ok(()),
-                },
-            };
-            let r = self.client().txn(
-                &[Compare::ModRevision(key.as_bytes(), rev)],
-                &[Op::Delete(key.as_bytes()), Op::Delete(index.as_bytes())],
-                &[],
-            )?;
-            if r.succeeded {
-                return Ok(());
-            }
-        }
-        bail!(
-            "cannot release {} on network {}: it keeps changing; try again",
-            lease.address,
-            self.network
+        // Not ours (any more): done already.
+        self.change_own(
+            lease,
+            &[Op::Delete(key.as_bytes()), Op::Delete(index.as_bytes())],
+            "release",
         )
+        .map(drop)
     }
 
     fn of_container(&self, container: &str) -> Result<Vec<Lease>> {
