@@ -24,7 +24,7 @@ mod etcd;
 mod files;
 mod leases;
 mod owner;
-pub mod select;
+pub(crate) mod select;
 mod store;
 
 use std::collections::HashSet;
@@ -108,7 +108,7 @@ struct Ask<'p> {
 }
 
 /// The address pools of a network, as IPAM sees them.
-pub fn pools(net: &Network) -> Vec<Pool> {
+pub(crate) fn pools(net: &Network) -> Vec<Pool> {
     net.subnets
         .iter()
         .map(|s| Pool {
