@@ -451,18 +451,6 @@ impl EtcdNetwork<'_> {
             self.network
         )
     }
-
-    fn check(&self, lease: &Lease) -> Result<()> {
-        check_name("container id", &lease.container)?;
-        if lease.network != self.network {
-            bail!(
-                "lease for network {} cannot be stored on network {}",
-                lease.network,
-                self.network
-            );
-        }
-        Ok(())
-    }
 }
 
 impl NetworkLeases for EtcdNetwork<'_> {
@@ -485,7 +473,7 @@ impl NetworkLeases for EtcdNetwork<'_> {
     }
 
     fn create(&mut self, lease: &Lease) -> Result<bool> {
-        self.check(lease)?;
+        leases::check_writable(lease, &self.network)?;
         let Some(plan) = self.plan.clone() else {
             bail!(
                 "internal error: a lease on network {} was to be created without its address plan",
@@ -539,7 +527,7 @@ impl NetworkLeases for EtcdNetwork<'_> {
     }
 
     fn replace(&mut self, lease: &Lease) -> Result<()> {
-        self.check(lease)?;
+        leases::check_writable(lease, &self.network)?;
         let key = self.key(lease.address);
         let value = leases::encode(&Record {
             lease: lease.clone(),

@@ -324,14 +324,7 @@ impl NetworkLeases for Locked {
     }
 
     fn create(&mut self, lease: &Lease) -> Result<bool> {
-        check_name("container id", &lease.container)?;
-        if lease.network != self.network {
-            bail!(
-                "lease for network {} cannot be stored on network {}",
-                lease.network,
-                self.network
-            );
-        }
+        leases::check_writable(lease, &self.network)?;
         if !self.is_free(lease.address)? {
             return Ok(false);
         }

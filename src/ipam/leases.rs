@@ -11,11 +11,26 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::store::{LEASE_VERSION, Lease};
+use crate::bail;
 use crate::error::{Context, Result};
+use crate::fsutil::check_name;
 
 /// A stored lease as JSON: a [`Lease`], or a record that carries one (etcd's adds the host).
 pub fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(record).context("cannot encode lease data as JSON")
+}
+
+/// Whether `lease` may be written to `network`'s store: its container id becomes a path
+/// component or key segment, and its network must be the one locked.
+pub fn check_writable(lease: &Lease, network: &str) -> Result<()> {
+    check_name("container id", &lease.container)?;
+    if lease.network != network {
+        bail!(
+            "lease for network {} cannot be stored on network {network}",
+            lease.network
+        );
+    }
+    Ok(())
 }
 
 /// Decode the record stored for `addr` on `network`; the error is the reason it counts as
