@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Error, Errors, Result};
 use crate::ipam::{self, Lease, LeaseStore, Owner, Request};
 use crate::link::{Driver, LinkKind, Mac};
 use crate::netlink::{Rtnl, SlaveSpec};
@@ -167,7 +167,7 @@ fn transaction(
     let Err(err) = result else {
         return Ok(leases);
     };
-    let mut errors = vec![err];
+    let mut errors = Vec::new();
     match visited {
         Ok((ns, links)) => {
             for (tmp, index, _) in links {
@@ -193,7 +193,7 @@ fn transaction(
             )));
         }
     }
-    Err(Error::join(errors).expect("at least the setup error"))
+    Err(Error::join(err, errors))
 }
 
 /// For each attachment in order: its parent, its leases, its slave under a temporary name in
@@ -236,27 +236,14 @@ fn prepare(
 
 fn allocate(container: &str, owner: &Owner, att: &Attachment) -> Result<Vec<Lease>> {
     let net = att.network;
-    let pools = ipam::select::pools(net);
-    ipam::allocate(
-        att.store,
-        &Request {
-            network: &net.name,
-            container,
-            ifname: &att.want.ifname,
-            pools: &pools,
-            want_v4: net.has_family(false),
-            want_v6: net.has_family(true),
-            static_v4: att.want.ipv4,
-            static_v6: att.want.ipv6,
-            owner: owner.clone(),
-        },
-    )
-    .with_context(|| {
-        format!(
-            "container {container}, {} on network {}",
-            att.want.ifname, net.name
-        )
-    })
+    let ifname = &att.want.ifname;
+    let request = Request {
+        static_v4: att.want.ipv4,
+        static_v6: att.want.ipv6,
+        ..Request::new(net, container, ifname, owner.clone())
+    };
+    ipam::allocate(att.store, &request)
+        .with_context(|| format!("container {container}, {ifname} on network {}", net.name))
 }
 
 /// Name, address and raise every new link, then give each family its one default route.
@@ -454,7 +441,7 @@ pub fn teardown(
     netns: Option<&Netns>,
     release: Release,
 ) -> Result<Vec<Lease>> {
-    let mut errors = Vec::new();
+    let mut errors = Errors::default();
     if let Some(ns) = netns
         && let Err(e) = delete_slaves(container, ifnames, ns)
     {
@@ -477,16 +464,13 @@ pub fn teardown(
             ))),
         }
     }
-    match Error::join(errors) {
-        None => Ok(released),
-        Some(e) => Err(e),
-    }
+    errors.finish().map(|()| released)
 }
 
 fn delete_slaves(container: &str, ifnames: &[&str], netns: &Netns) -> Result<()> {
     let ns = Rtnl::in_netns(netns)?;
     let path = netns.path().display();
-    let mut errors = Vec::new();
+    let mut errors = Errors::default();
     for ifname in ifnames {
         let deleted = match ns.link(ifname) {
             // Never a link someone else put there, nor another container's in a shared netns.
@@ -498,7 +482,7 @@ fn delete_slaves(container: &str, ifnames: &[&str], netns: &Netns) -> Result<()>
             errors.push(e.context(format!("cannot delete {ifname} in netns {path}")));
         }
     }
-    Error::join(errors).map_or(Ok(()), Err)
+    errors.finish()
 }
 
 #[cfg(test)]

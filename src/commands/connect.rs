@@ -148,7 +148,7 @@ pub fn disconnect(args: DisconnectArgs, dirs: &Dirs) -> Result<()> {
     crate::oci::validate_container_id(id)?;
     crate::network::validate_name(&args.network)?;
     let stores = select::for_network_names(&[&args.network], dirs)?;
-    let mut errors = Vec::new();
+    let mut errors = crate::error::Errors::default();
     for store in &stores {
         let held: Vec<ipam::Lease> = ipam::leases(&**store, Some(&args.network))?
             .into_iter()
@@ -189,5 +189,5 @@ pub fn disconnect(args: DisconnectArgs, dirs: &Dirs) -> Result<()> {
             Err(e) => errors.push(e),
         }
     }
-    crate::error::Error::join(errors).map_or(Ok(()), Err)
+    errors.finish()
 }
