@@ -32,6 +32,7 @@ def parse_args():
     ap.add_argument("--dual-iterations", type=int, default=100)
     ap.add_argument("--dual-cni-every", type=int, default=5,
                     help="CNI dual stack waits ~2 s for DAD: run it in every Nth dual iteration")
+    ap.add_argument("--multi-iterations", type=int, default=100, help="interleaved one/two-network iterations")
     ap.add_argument("--scale-counts", default="0,250,10000,60000")
     ap.add_argument("--scale-iterations", type=int, default=30)
     ap.add_argument("--rss-iterations", type=int, default=5, help="runs under GNU time per tool, for peak RSS")
@@ -39,7 +40,7 @@ def parse_args():
     ap.add_argument("--concurrent-rounds", type=int, default=10)
     ap.add_argument("--disk-dir", default="/var/lib", help="where the on-disk state dirs go (ext4 in production)")
     ap.add_argument("--out", default=os.path.join(HERE, "..", "docs"))
-    ap.add_argument("--skip", default="", help="comma list of phases to skip: main,dual,scale,concurrent,strace")
+    ap.add_argument("--skip", default="", help="comma list of phases to skip: main,dual,multi,scale,concurrent,strace")
     ap.add_argument("--seed", type=int, default=6)
     ap.add_argument("--compare-bin", default=None,
                     help="a second ipvlan-hook build, run in the same v4 interleaving (A/B of a change)")
@@ -50,6 +51,7 @@ def parse_args():
 PHASES = [
     ("main", lambda c: f"v4 setup/teardown, {c.args.iterations} interleaved iterations", phases.phase_main),
     ("dual", lambda c: f"dual stack, {c.args.dual_iterations} iterations", phases.phase_dual),
+    ("multi", lambda c: f"two networks, {c.args.multi_iterations} iterations", phases.phase_multi),
     ("scale", lambda c: f"IPAM scale at {c.counts} leases", phases.phase_scale),
     ("concurrent", lambda c: f"{c.args.concurrent} setups at once, {c.args.concurrent_rounds} rounds",
      phases.phase_concurrent),

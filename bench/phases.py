@@ -1,5 +1,5 @@
 """The benchmark's phases, each a function of the one context (harness.Ctx): main (v4 setup and
-teardown of every tool, interleaved), dual (dual stack), scale (setup against existing
+teardown of every tool, interleaved), dual (dual stack), multi (two networks), scale (setup against existing
 leases), concurrent (N setups at once) and strace (where our setup time goes). What each
 measures and why: docs/benchmark-notes.md; how the numbers are taken: harness.py."""
 
@@ -12,7 +12,7 @@ import subprocess
 import time
 
 from harness import cid, concurrent, log, must, settle, sh
-from tools import (CNI_SCALE_SUBNET, NET4, NET4_TMPFS, NET_DUAL, NET_DUAL_TMPFS, NET_SCALE, SCALE_SUBNET,
+from tools import (CNI_SCALE_SUBNET, NET4, NET4_SECOND, NET4_TMPFS, NET_DUAL, NET_DUAL_TMPFS, NET_SCALE, SCALE_SUBNET,
                    populate_cni, populate_ours, template_lease)
 
 
@@ -162,6 +162,30 @@ def phase_dual(ctx):
         if (i + 1) % max(1, iters // 5) == 0:
             log(f"  dual iteration {i + 1}/{iters}: ours v4 {S.med(('ours', 'setup v4 (dual-stack run)')):.2f} ms, "
                 f"dual {S.med(('ours', 'setup dual stack')):.2f} ms")
+
+
+def phase_multi(ctx):
+    """A container on two v4 networks (`ipvlan.networks`) next to one on a single network,
+    interleaved: what a second attachment adds to the hook's setup."""
+    S, ours, iters = ctx.stats, ctx.ours, ctx.args.multi_iterations
+
+    def t_one():
+        cycle(ctx, ours, "ours", "setup, one network (two-network run)", None, NET4)
+
+    def t_two():
+        cycle(ctx, ours, "ours", "setup, two networks", "teardown, two networks (netns gone)",
+              [NET4, NET4_SECOND])
+
+    ctx.timer.with_rss(ctx.args.rss_iterations, lambda: [t() for t in (t_one, t_two)])
+    for i in range(iters):
+        tasks = [t_one, t_two]
+        ctx.rng.shuffle(tasks)
+        for t in tasks:
+            t()
+        ctx.host.reap()
+        if (i + 1) % max(1, iters // 5) == 0:
+            log(f"  two-network iteration {i + 1}/{iters}: one {S.med(('ours', 'setup, one network (two-network run)')):.2f} ms, "
+                f"two {S.med(('ours', 'setup, two networks')):.2f} ms")
 
 
 def phase_scale(ctx):

@@ -29,6 +29,7 @@ def describe(ctx):
         "for reference, one fsynced file write (write+fsync+rename+fsync dir)":
             f"{fsync_cost(host.base):.2f} ms on {fs_type(host.base)}, {fsync_cost(host.tmpfs):.3f} ms on tmpfs",
         "iterations": f"v4 {args.iterations}, dual {args.dual_iterations} (CNI every {args.dual_cni_every}th), "
+                      f"two networks {args.multi_iterations}, "
                       f"scale {args.scale_iterations} per count, concurrency {args.concurrent_rounds} rounds of {args.concurrent}",
     }
     meta["load average (1 min) at start"] = open("/proc/loadavg").read().split()[0]
@@ -49,6 +50,9 @@ def judge(ctx):
                                  (O, "teardown (netns gone)"), (C, "teardown (netns alive)"), 0.1))
         targets.append(ratio_row(S, "(same, against CNI DEL with the netns gone too)",
                                  (O, "teardown (netns gone)"), (C, "teardown (netns gone)"), 0.1))
+    if (O, "setup, two networks") in have:
+        targets.append(ratio_row(S, "two networks ≤1.6x one network",
+                                 (O, "setup, two networks"), (O, "setup, one network (two-network run)"), 1.6))
     if (O, "setup dual stack") in have:
         targets.append(ratio_row(S, "dual stack ≤1.2x our v4 setup",
                                  (O, "setup dual stack"), (O, "setup v4 (dual-stack run)"), 1.2))

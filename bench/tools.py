@@ -18,6 +18,8 @@ NETAVARK = "/usr/lib/podman/netavark"
 # Our networks (`ipvlan-hook network create`): v4 and dual stack, with the state on disk and on
 # the tmpfs, and the one the scale phase fills with leases.
 NET4, NET4_TMPFS, NET_DUAL, NET_DUAL_TMPFS = "bench4", "bench4t", "benchd", "benchdt"
+# The second network of a container on two (`ipvlan.networks`), beside NET4.
+NET4_SECOND = "bench4b"
 NET_SCALE, SCALE_SUBNET = "scale", "10.50.0.0/16"
 CNI_SCALE_SUBNET = "10.60.0.0/16"
 
@@ -44,12 +46,17 @@ class Ours:
         return [self.bin, "--config-dir", self.config, "--state-dir", self.state, "hook", stage]
 
     def state_json(self, id_, pid, status, network=None):
+        """`network`: a name (`ipvlan.network`), or a list of them (`ipvlan.networks`)."""
+        if isinstance(network, list):
+            annotations = {"ipvlan.networks": ",".join(network)}
+        else:
+            annotations = {"ipvlan.network": network or self.network}
         s = {
             "ociVersion": "1.0.2-dev",
             "id": id_,
             "status": status,
             "bundle": self.bundle,
-            "annotations": {"ipvlan.network": network or self.network},
+            "annotations": annotations,
         }
         if pid:
             s["pid"] = pid
@@ -201,6 +208,7 @@ def make_tools(ctx):
     bundle_cfg = json.load(open(os.path.join(HERE, "oci-config.json")))
     hook = [ctx.binary, "--config-dir", ctx.etc, "--state-dir", ctx.state]
     sh(*hook, "network", "create", NET4, "--driver", "macvlan", "--parent", "p0", "--subnet", "10.10.0.0/16")
+    sh(*hook, "network", "create", NET4_SECOND, "--driver", "macvlan", "--parent", "p0", "--subnet", "10.14.0.0/16")
     sh(*hook, "network", "create", NET4_TMPFS, "--driver", "macvlan", "--parent", "p0", "--subnet", "10.12.0.0/16")
     sh(*hook, "network", "create", NET_DUAL, "--driver", "macvlan", "--parent", "p0",
        "--subnet", "10.11.0.0/16", "--subnet", "fd11::/64")
