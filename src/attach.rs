@@ -87,6 +87,26 @@ pub struct Attachment<'a> {
     pub want: &'a AttachmentRequest,
 }
 
+impl<'a> Attachment<'a> {
+    /// The attachments of `requests`, each with its network and lease store (same order).
+    pub fn zip(
+        requests: &'a [AttachmentRequest],
+        networks: &'a [Network],
+        stores: &'a [Box<dyn LeaseStore>],
+    ) -> Vec<Attachment<'a>> {
+        requests
+            .iter()
+            .zip(networks)
+            .zip(stores)
+            .map(|((want, network), store)| Attachment {
+                network,
+                store: &**store,
+                want,
+            })
+            .collect()
+    }
+}
+
 /// Set up every attachment of `container` in `netns`, or none: the leases of each, in order.
 pub fn setup(
     rtnl: &Rtnl,

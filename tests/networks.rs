@@ -44,6 +44,13 @@ fn create(host: &Host, id: &str, ctr: &Ns, ann: &[(&str, &str)]) -> std::process
     )
 }
 
+/// Poststop as a runtime runs it: it succeeds and no lease is left.
+fn poststop_releases_all(host: &Host, id: &str, ann: &[(&str, &str)]) {
+    let out = host.oci_hook("poststop", &state_json(id, None, host.dir(), ann));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(host.lease_count(), 0);
+}
+
 fn leases(host: &Host) -> Vec<Value> {
     let out = host.ok(&["lease", "ls", "--format", "json"]);
     serde_json::from_str::<Value>(&out)
@@ -138,9 +145,7 @@ fn three_attachments_one_default_route_per_family_all_released() {
     assert_eq!(seen, want);
     assert_eq!(rows.len(), 6, "two families x three attachments");
 
-    let out = host.oci_hook("poststop", &state_json("m1", None, host.dir(), &ann));
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(host.lease_count(), 0);
+    poststop_releases_all(&host, "m1", &ann);
 }
 
 #[test]
@@ -153,9 +158,7 @@ fn short_form_names_interfaces_in_order_and_the_first_wins_a_tie() {
     assert!(ctr.sh("ip -o -4 addr show dev eth0").contains("10.78.3."));
     assert!(ctr.sh("ip -o -4 addr show dev eth1").contains("10.78.1."));
     assert_eq!(defaults(&ctr, "-4"), ["default via 10.78.3.1 dev eth0"]);
-    let out = host.oci_hook("poststop", &state_json("s1", None, host.dir(), &ann));
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(host.lease_count(), 0);
+    poststop_releases_all(&host, "s1", &ann);
 }
 
 /// The third of three attachments fails; the first two leave no link and no lease.

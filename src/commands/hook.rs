@@ -57,20 +57,8 @@ fn create(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
         owner.netns_inode = Some(netns.inode()?);
     }
     let rtnl = Rtnl::current()?;
-    let stores = networks
-        .iter()
-        .map(|n| crate::ipam::select::for_network(n, dirs))
-        .collect::<Result<Vec<_>>>()?;
-    let atts: Vec<Attachment> = requests
-        .iter()
-        .zip(&networks)
-        .zip(&stores)
-        .map(|((want, network), store)| Attachment {
-            network,
-            store: &**store,
-            want,
-        })
-        .collect();
+    let stores = crate::ipam::select::for_networks(&networks, dirs)?;
+    let atts = Attachment::zip(&requests, &networks, &stores);
     let leases = attach::setup(&rtnl, id, &owner, &atts, &netns)?;
     for (att, held) in atts.iter().zip(leases) {
         let addrs: Vec<String> = held

@@ -199,20 +199,8 @@ fn attach_and_run(
         ns.set_up(lo.index)
             .context("cannot bring lo up in the new netns")?;
     }
-    let stores = networks
-        .iter()
-        .map(|n| crate::ipam::select::for_network(n, dirs))
-        .collect::<Result<Vec<_>>>()?;
-    let atts: Vec<Attachment> = requests
-        .iter()
-        .zip(networks)
-        .zip(&stores)
-        .map(|((want, network), store)| Attachment {
-            network,
-            store: &**store,
-            want,
-        })
-        .collect();
+    let stores = crate::ipam::select::for_networks(networks, dirs)?;
+    let atts = Attachment::zip(requests, networks, &stores);
     attach::setup(rtnl, id, &Owner::of_pid(std::process::id())?, &atts, &netns)?;
     let status = spawn_and_wait(command, &netns, signals);
     // A command may leave processes holding the netns: take the links out explicitly.

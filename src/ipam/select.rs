@@ -18,6 +18,11 @@ pub fn for_network(net: &Network, dirs: &Dirs) -> Result<Box<dyn LeaseStore>> {
     }
 }
 
+/// The store of each of `networks`, in order (lease files are one store: a cheap handle).
+pub fn for_networks(networks: &[Network], dirs: &Dirs) -> Result<Vec<Box<dyn LeaseStore>>> {
+    networks.iter().map(|n| for_network(n, dirs)).collect()
+}
+
 /// The stores that may hold a container's leases on the networks `names` (poststop and
 /// disconnect know networks by name only): this host's lease files, and the store of each of
 /// those networks that keeps its leases in etcd. A network no longer defined has its leases in
