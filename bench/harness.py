@@ -268,10 +268,10 @@ class Host:
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
         shutil.rmtree(self.base, ignore_errors=True)
 
-    def addresses_in(self, ctr, family="-4"):
+    def addresses_in(self, ctr, family="-4", dev="eth0"):
         setns(ctr.fd, CLONE_NEWNET)
         try:
-            out = sh("ip", "-o", family, "addr", "show", "dev", "eth0", "scope", "global")
+            out = sh("ip", "-o", family, "addr", "show", "dev", dev, "scope", "global")
         finally:
             setns(self.host_fd, CLONE_NEWNET)
         return re.findall(r"inet6? (\S+)/", out)

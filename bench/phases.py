@@ -11,7 +11,7 @@ import statistics
 import subprocess
 import time
 
-from harness import cid, concurrent, log, must, settle, sh
+from harness import cid, concurrent, die, log, must, settle, sh
 from tools import (CNI_SCALE_SUBNET, NET4, NET4_SECOND, NET4_TMPFS, NET_DUAL, NET_DUAL_TMPFS, NET_SCALE, SCALE_SUBNET,
                    populate_cni, populate_ours, template_lease)
 
@@ -176,6 +176,14 @@ def phase_multi(ctx):
         cycle(ctx, ours, "ours", "setup, two networks", "teardown, two networks (netns gone)",
               [NET4, NET4_SECOND])
 
+    # What is timed is what it says: a container with an address on each of its two interfaces.
+    c, id_ = ctx.host.holder(), cid()
+    must(ours.setup(c, id_, [NET4, NET4_SECOND]), "two networks: setup")
+    got = [ctx.host.addresses_in(c, dev=d) for d in ("eth0", "eth1")]
+    c.kill()
+    must(ours.teardown(id_, [NET4, NET4_SECOND]), "two networks: poststop")
+    if not all(got):
+        die(f"two networks: expected an address on eth0 and eth1, got {got}")
     ctx.timer.with_rss(ctx.args.rss_iterations, lambda: [t() for t in (t_one, t_two)])
     for i in range(iters):
         tasks = [t_one, t_two]

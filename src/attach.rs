@@ -178,18 +178,20 @@ fn transaction(
     let mut made = Vec::with_capacity(atts.len());
     let prepared = prepare(rtnl, container, owner, atts, netns, &mut leases, &mut made);
     // The visit happens whatever came of the links: the rollback needs its socket.
-    let visited = visit.run_with(made);
-    let result = match (prepared, &visited) {
-        (Ok(()), Ok((ns, links))) => configure_all(ns, container, atts, links, &leases, &ns_path),
-        (Err(e), _) => Err(e),
-        (Ok(()), Err(e)) => Err(Error::msg(e.to_string())),
-    };
-    let Err(err) = result else {
-        return Ok(leases);
+    let (err, found) = match (prepared, visit.run_with(made.clone())) {
+        (Ok(()), Ok((ns, links))) => {
+            match configure_all(&ns, container, atts, &links, &leases, &ns_path) {
+                Ok(()) => return Ok(leases),
+                Err(e) => (e, Some((ns, links))),
+            }
+        }
+        (Err(e), Ok(found)) => (e, Some(found)),
+        (Ok(()), Err(e)) => (e, None),
+        (Err(e), Err(_)) => (e, None),
     };
     let mut errors = Vec::new();
-    match visited {
-        Ok((ns, links)) => {
+    match found {
+        Some((ns, links)) => {
             for (tmp, index, _) in links {
                 if let Some(index) = index
                     && let Err(e) = ns.del_link(index)
@@ -200,9 +202,11 @@ fn transaction(
                 }
             }
         }
-        Err(e) => errors.push(e.context(format!(
-            "rollback: cannot enter netns {ns_path} to delete the links made there"
+        None if !made.is_empty() => errors.push(Error::msg(format!(
+            "rollback: links {} stay in netns {ns_path}, which could not be entered: delete them with 'ip link del'",
+            made.join(", ")
         ))),
+        None => {}
     }
     for a in &atts[..leases.len()] {
         if let Err(e) = ipam::release_interface(a.store, container, &a.network.name, &a.want.ifname)
@@ -231,9 +235,8 @@ fn prepare(
     for (i, att) in atts.iter().enumerate() {
         let net = att.network;
         let parent = parent::ensure(rtnl, net)?;
-        // Counted before the attempt: a failed allocation may have taken and given back.
-        leases.push(Vec::new());
-        *leases.last_mut().expect("just pushed") = allocate(container, owner, att)?;
+        // A failed allocation gives back what it took itself.
+        leases.push(allocate(container, owner, att)?);
         let tmp = temp_name(i);
         let spec = SlaveSpec {
             driver: net.driver,
