@@ -682,6 +682,21 @@ mod tests {
                 .expect("utf8"),
             r#"{"version":1,"subnets":[{"subnet":"10.1.0.0/24","gateway":"10.1.0.1"}]}"#
         );
+        // Aux addresses are part of the plan, in address order whatever their names.
+        let with_aux = |aux: &[&str]| {
+            let mut p = pool("10.1.0.0/24", Some("10.1.0.1"));
+            p.aux = aux.iter().map(|a| a.parse().expect("aux")).collect();
+            Plan::encode(&[p])
+        };
+        assert_eq!(
+            with_aux(&["10.1.0.9", "10.1.0.5"]),
+            with_aux(&["10.1.0.5", "10.1.0.9"])
+        );
+        assert_ne!(with_aux(&["10.1.0.5"]), with_aux(&[]));
+        assert_eq!(
+            Plan::describe(&with_aux(&["10.1.0.9", "10.1.0.5"])),
+            "10.1.0.0/24 (gateway 10.1.0.1, aux 10.1.0.5, aux 10.1.0.9)"
+        );
     }
 
     #[test]
