@@ -42,8 +42,7 @@ impl State {
                 "no OCI state on stdin: the hook must be run by an OCI runtime (runc, crun, podman), which writes the container state to its stdin"
             );
         }
-        let state = parse_state(&buf)
-            .map_err(|e| Error::msg(format!("invalid OCI state JSON on stdin: {e}")))?;
+        let state = parse_state(&buf).context("invalid OCI state JSON on stdin")?;
         // oci-spec reads a missing id as an empty one.
         if state.id().is_empty() {
             bail!("invalid OCI state JSON on stdin: missing field `id` (or an empty one)");
@@ -86,7 +85,7 @@ impl State {
         }
         let text = fs_err::read(&config).context("cannot read the bundle config")?;
         let spec: BundleConfig = serde_json::from_slice(&text)
-            .map_err(|e| Error::msg(format!("invalid bundle config {}: {e}", config.display())))?;
+            .with_context(|| format!("invalid bundle config {}", config.display()))?;
         let path = spec
             .linux
             .and_then(|l| {
