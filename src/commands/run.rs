@@ -299,8 +299,6 @@ fn resolve(
         );
     }
     rtnl.require(net.driver)?;
-    for other in networks.list()? {
-        net.check_shares_parent_with(&other)?;
-    }
+    net.check_shares_parent_with_all(&networks.list()?)?;
     Ok((vec![net], true))
 }
