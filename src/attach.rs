@@ -147,6 +147,16 @@ fn check(atts: &[Attachment]) -> Result<()> {
                 a.network.name
             );
         }
+        for ip in [a.want.ipv4, a.want.ipv6].into_iter().flatten() {
+            if a.network.subnet_of(ip).is_none() {
+                crate::bail!(
+                    "{ip} for {} lies outside every subnet of network {}: choose an address inside one of them (see 'ipvlan-hook network inspect {}')",
+                    a.want.ifname,
+                    a.network.name,
+                    a.network.name
+                );
+            }
+        }
         if let (Some(mac), Driver::Ipvlan) = (a.want.mac, a.network.driver) {
             crate::bail!(
                 "MAC address {mac} for {} on network {}: ipvlan interfaces share their parent's MAC address; a MAC address is for macvlan networks",

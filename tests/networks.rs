@@ -165,11 +165,16 @@ fn short_form_names_interfaces_in_order_and_the_first_wins_a_tie() {
 #[test]
 fn a_failing_third_attachment_rolls_back_the_first_two() {
     let host = three_networks("rollback3");
+    // Another container holds 10.78.3.50 on c.
+    let holder = Ns::new();
+    let held = [("ipvlan.networks", r#"[{"name":"c","ips":["10.78.3.50"]}]"#)];
+    let out = create(&host, "holder", &holder, &held);
+    assert!(out.status.success(), "{}", text(&out.stderr));
     let cases = [
         // Refused by IPAM after two attachments have their leases and links.
         (
-            r#"[{"name":"a"},{"name":"b"},{"name":"c","ips":["10.78.9.9"]}]"#,
-            "10.78.9.9 lies outside every IPv4 subnet of network c",
+            r#"[{"name":"a"},{"name":"b"},{"name":"c","ips":["10.78.3.50"]}]"#,
+            "10.78.3.50 is leased to container holder on network c",
             "",
         ),
         // Refused while naming the links, after all three exist: eth2 belongs to someone else.
@@ -190,7 +195,11 @@ fn a_failing_third_attachment_rolls_back_the_first_two() {
         let err = text(&out.stderr);
         assert!(err.contains(want), "{list}: {err}");
         assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
-        assert_eq!(host.lease_count(), 0, "{list}: left a lease");
+        assert_eq!(
+            host.lease_count(),
+            2,
+            "{list}: only the holder's leases stay"
+        );
         assert_eq!(
             ctr.sh("ip -o link | wc -l"),
             before,
@@ -213,6 +222,16 @@ fn the_same_interface_twice_is_refused_before_anything_is_made() {
     let err = text(&out.stderr);
     assert!(
         err.contains("interface eth0 is asked for twice (networks a and b)"),
+        "{err}"
+    );
+    assert_eq!(host.lease_count(), 0);
+    assert_eq!(ctr.sh("ip -o link").lines().count(), 1);
+    // An address outside the network's subnets: refused before the first attachment.
+    let list = r#"[{"name":"a"},{"name":"c","ips":["10.78.9.9"]}]"#;
+    let out = create(&host, "t1", &ctr, &[("ipvlan.networks", list)]);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("10.78.9.9 for eth1 lies outside every subnet of network c"),
         "{err}"
     );
     assert_eq!(host.lease_count(), 0);

@@ -163,6 +163,7 @@ pub fn disconnect(args: DisconnectArgs, dirs: &Dirs) -> Result<()> {
             })
             .collect();
         let mut ifnames: Vec<&str> = held.iter().map(|l| l.ifname.as_str()).collect();
+        ifnames.sort_unstable();
         ifnames.dedup();
         // Each recorded netns, if it is still the same one: the links live there.
         let netns = held.iter().find_map(|l| {
