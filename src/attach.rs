@@ -10,7 +10,7 @@ use crate::ipam::{self, Lease, LeaseStore, Owner, Pool, Request};
 use crate::link::LinkKind;
 use crate::netlink::{Link, Rtnl, SlaveSpec};
 use crate::netns::{Netns, Visit, write_sysctl};
-use crate::network::{Network, parent};
+use crate::network::{Network, host_access, parent};
 
 /// One container interface to set up.
 pub struct Attachment<'a> {
@@ -60,12 +60,24 @@ fn transaction(
     visit: Visit<String, Visited>,
 ) -> Result<Vec<Lease>> {
     let parent = parent::ensure(rtnl, att.network)?;
+    let shim = host_access::ensure(rtnl, att.network, &parent)?;
     let leases = allocate(store, att)?;
+    let addrs: Vec<IpAddr> = leases.iter().map(|l| l.address).collect();
     let mut made = None;
-    let Err(err) = make_link(rtnl, att, &parent, netns, visit, &leases, &mut made) else {
+    let made_all = make_link(rtnl, att, &parent, netns, visit, &leases, &mut made).and_then(|()| {
+        shim.as_ref().map_or(Ok(()), |shim| {
+            host_access::add_routes(rtnl, att.network, shim, &addrs)
+        })
+    });
+    let Err(err) = made_all else {
         return Ok(leases);
     };
     let mut errors = vec![err];
+    if shim.is_some()
+        && let Err(e) = host_access::remove_routes(rtnl, att.network, &addrs)
+    {
+        errors.push(e.context("rollback"));
+    }
     if let Some((ns, index)) = made
         && let Err(e) = ns.del_link(index)
     {
@@ -283,13 +295,15 @@ fn temp_name() -> String {
 }
 
 /// Undo `setup`: delete the container's link where its netns outlives it (pre-created netns, or
-/// the launcher's netns held by a leftover process) and release its leases. Missing netns, link
-/// or lease count as done.
+/// the launcher's netns held by a leftover process), release its leases and, on `network` (when
+/// known) with host access, delete the host's routes to them. Missing netns, link, lease or
+/// route count as done.
 pub fn teardown(
     store: &dyn LeaseStore,
     container: &str,
     ifname: &str,
     netns: Option<&Netns>,
+    network: Option<&Network>,
 ) -> Result<Vec<Lease>> {
     let mut errors = Vec::new();
     if let Some(ns) = netns
@@ -302,6 +316,18 @@ pub fn teardown(
             "cannot release the leases of container {container}"
         ))
     });
+    if let (Some(net), Ok(leases)) = (network.filter(|n| n.host_access.is_some()), &released) {
+        let addrs: Vec<IpAddr> = leases
+            .iter()
+            .filter(|l| l.network == net.name)
+            .map(|l| l.address)
+            .collect();
+        if let Err(e) =
+            Rtnl::current().and_then(|rtnl| host_access::remove_routes(&rtnl, net, &addrs))
+        {
+            errors.push(e.context(format!("container {container}")));
+        }
+    }
     match released {
         Ok(leases) if errors.is_empty() => Ok(leases),
         Ok(_) => Err(Error::join(errors).expect("not empty")),

@@ -95,7 +95,19 @@ fn poststop(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
         .as_deref()
         .filter(|p| p.exists())
         .and_then(|p| Netns::open(p).ok());
-    let released = attach::teardown(&*store, &state.id, ann.ifname(), netns.as_ref())?;
+    // Its host-access routes go with the leases; a network removed meanwhile took its link
+    // and routes with it.
+    let network = ann
+        .network
+        .as_deref()
+        .and_then(|n| NetworkStore::new(&dirs.config).load(n).ok());
+    let released = attach::teardown(
+        &*store,
+        &state.id,
+        ann.ifname(),
+        netns.as_ref(),
+        network.as_ref(),
+    )?;
     for l in released {
         crate::info(&format!(
             "container {}: released {} on network {}",
