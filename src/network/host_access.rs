@@ -393,7 +393,7 @@ pub fn add_routes(rtnl: &Rtnl, net: &Network, shim: &Shim, addrs: &[IpAddr]) -> 
 /// Take a container's routes away again (teardown, rollback); a missing link or route is
 /// done already. Keeps going past errors.
 pub fn remove_routes(rtnl: &Rtnl, net: &Network, addrs: &[IpAddr]) -> Result<()> {
-    let Some(shim) = current_any(rtnl, net)? else {
+    let Some(shim) = link(rtnl, net)? else {
         return Ok(());
     };
     let errors: Vec<Error> = addrs
@@ -411,8 +411,8 @@ pub fn remove_routes(rtnl: &Rtnl, net: &Network, addrs: &[IpAddr]) -> Result<()>
     Error::join(errors).map_or(Ok(()), Err)
 }
 
-/// The link whether up or not.
-fn current_any(rtnl: &Rtnl, net: &Network) -> Result<Option<Shim>> {
+/// The network's link, up or not; None when it is missing or the network has no host access.
+pub fn link(rtnl: &Rtnl, net: &Network) -> Result<Option<Shim>> {
     let Some(ha) = &net.host_access else {
         return Ok(None);
     };
