@@ -341,22 +341,17 @@ impl Rtnl {
 
     /// Add `route`; one to the same destination in the same table already there is EEXIST.
     pub fn add_route(&self, route: &Route) -> Result<()> {
-        let msg = route_message(route);
-        self.request(
-            RouteNetlinkMessage::NewRoute(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
-        )
-        .map(drop)
+        self.new_route(route, NLM_F_EXCL)
     }
 
     /// Add `route`, or make the route to its destination in its table this one.
     pub fn replace_route(&self, route: &Route) -> Result<()> {
-        let msg = route_message(route);
-        self.request(
-            RouteNetlinkMessage::NewRoute(msg),
-            NLM_F_CREATE | NLM_F_REPLACE,
-        )
-        .map(drop)
+        self.new_route(route, NLM_F_REPLACE)
+    }
+
+    fn new_route(&self, route: &Route, flag: u16) -> Result<()> {
+        let msg = RouteNetlinkMessage::NewRoute(route_message(route));
+        self.request(msg, NLM_F_CREATE | flag).map(drop)
     }
 
     /// Delete `route` (matched by destination, table, link and protocol: never a route that

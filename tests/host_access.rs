@@ -21,10 +21,10 @@ fn host(tag: &str, args: &[&str]) -> Host {
     Host::with_network(tag, &full)
 }
 
-/// A container on network `net`, set up by the hook.
+/// A container on network `net` (plus `extra` annotations), set up by the hook.
 fn container(host: &Host, id: &str, extra: &[(&str, &str)]) -> Ns {
     let ctr = Ns::new();
-    let out = hook(host, "createRuntime", id, Some(&ctr), extra);
+    let out = create(host, "net", id, &ctr, extra);
     assert!(
         out.status.success(),
         "createRuntime {id}: {}",
@@ -33,20 +33,25 @@ fn container(host: &Host, id: &str, extra: &[(&str, &str)]) -> Ns {
     ctr
 }
 
-fn hook(
+/// createRuntime for container `id` in `ctr` on `network`, plus `extra` annotations.
+fn create(
     host: &Host,
-    stage: &str,
+    network: &str,
     id: &str,
-    ctr: Option<&Ns>,
+    ctr: &Ns,
     extra: &[(&str, &str)],
 ) -> std::process::Output {
-    let mut ann = vec![("ipvlan.network", "net")];
+    let mut ann = vec![("ipvlan.network", network)];
     ann.extend_from_slice(extra);
-    host.oci_hook(stage, &state_json(id, ctr.map(Ns::pid), host.dir(), &ann))
+    host.oci_hook(
+        "createRuntime",
+        &state_json(id, Some(ctr.pid()), host.dir(), &ann),
+    )
 }
 
 fn poststop(host: &Host, id: &str) {
-    let out = hook(host, "poststop", id, None, &[]);
+    let ann = [("ipvlan.network", "net")];
+    let out = host.oci_hook("poststop", &state_json(id, None, host.dir(), &ann));
     assert!(out.status.success(), "poststop {id}: {}", text(&out.stderr));
 }
 
@@ -82,6 +87,25 @@ fn assert_reachable(host: &Host, ctr: &Ns) {
     for shim in [SHIM4, SHIM6] {
         assert!(pings(ctr, shim), "container cannot ping the host at {shim}");
     }
+}
+
+/// Network `name` on a second veth parent p2, subnet 10.85.0.0/24, then `args`.
+fn on_second_parent(host: &Host, name: &str, args: &[&str]) {
+    host.ns
+        .sh("ip link add p2 type veth peer name p3 && ip link set p2 up && ip link set p3 up");
+    let mut full = vec![
+        "network",
+        "create",
+        name,
+        "--driver",
+        driver(),
+        "--parent",
+        "p2",
+        "--subnet",
+        "10.85.0.0/24",
+    ];
+    full.extend_from_slice(args);
+    host.ok(&full);
 }
 
 fn has_link(host: &Host, name: &str) -> bool {
@@ -121,31 +145,9 @@ fn host_access_lets_the_host_and_its_containers_reach_each_other() {
     }
 
     // The same host, a network on another parent without host access: no way through.
-    host.ns
-        .sh("ip link add p2 type veth peer name p3 && ip link set p2 up && ip link set p3 up");
-    host.ok(&[
-        "network",
-        "create",
-        "plain",
-        "--driver",
-        driver(),
-        "--parent",
-        "p2",
-        "--subnet",
-        "10.85.0.0/24",
-        "--subnet",
-        "fd00:85::/64",
-    ]);
+    on_second_parent(&host, "plain", &["--subnet", "fd00:85::/64"]);
     let plain = Ns::new();
-    let out = host.oci_hook(
-        "createRuntime",
-        &state_json(
-            "p1",
-            Some(plain.pid()),
-            host.dir(),
-            &[("ipvlan.network", "plain")],
-        ),
-    );
+    let out = create(&host, "plain", "p1", &plain, &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     for v6 in [false, true] {
         let a = addr(&plain, v6);
@@ -205,20 +207,7 @@ fn host_access_inspect_rm_and_names() {
         serde_json::json!({"name": "ha-net", "addresses": [SHIM4, SHIM6]})
     );
     // A name longer than 12 characters: ha- and the network id's first 12 characters.
-    host.ns
-        .sh("ip link add p2 type veth peer name p3 && ip link set p2 up && ip link set p3 up");
-    host.ok(&[
-        "network",
-        "create",
-        "a-rather-long-name",
-        "--driver",
-        driver(),
-        "--parent",
-        "p2",
-        "--subnet",
-        "10.85.0.0/24",
-        "--host-access=10.85.0.9",
-    ]);
+    on_second_parent(&host, "a-rather-long-name", &["--host-access=10.85.0.9"]);
     let nets: Value =
         serde_json::from_str(&host.ok(&["network", "inspect", "a-rather-long-name"])).unwrap();
     let id = nets[0]["id"].as_str().unwrap();
@@ -268,7 +257,7 @@ fn host_access_route_failure_rolls_the_container_back() {
     // after its IPv4 route was added.
     host.ns.sh(&format!("ip addr del {SHIM6}/128 dev ha-net"));
     let ctr = Ns::new();
-    let out = hook(&host, "createRuntime", "c1", Some(&ctr), &[]);
+    let out = create(&host, "net", "c1", &ctr, &[]);
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(
@@ -287,7 +276,7 @@ fn host_access_route_failure_rolls_the_container_back() {
 #[test]
 fn host_access_refuses_bad_input_and_leaves_nothing() {
     let host = Host::with_parent("bad");
-    let create = |extra: &[&str]| {
+    let define = |extra: &[&str]| {
         let mut args = network_create("p0", &["--subnet", V4, "--subnet", V6]);
         args.extend_from_slice(extra);
         host.hook(&args)
@@ -314,7 +303,7 @@ fn host_access_refuses_bad_input_and_leaves_nothing() {
             "flag private forbids traffic between the slaves of a parent",
         ),
     ] {
-        let out = create(&extra);
+        let out = define(&extra);
         let err = text(&out.stderr);
         assert!(
             !out.status.success() && err.contains(want),
@@ -326,18 +315,10 @@ fn host_access_refuses_bad_input_and_leaves_nothing() {
     // stayed).
     host.ok(&network_create("p0", &["--subnet", V4]));
     let ctr = Ns::new();
-    let out = host.oci_hook(
-        "createRuntime",
-        &state_json(
-            "c1",
-            Some(ctr.pid()),
-            host.dir(),
-            &[("ipvlan.network", "net"), ("ipvlan.ipv4", "10.84.0.50")],
-        ),
-    );
+    let out = create(&host, "net", "c1", &ctr, &[("ipvlan.ipv4", "10.84.0.50")]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     std::fs::remove_file(host.config.join("networks/net.json")).unwrap();
-    let out = create(&["--host-access=10.84.0.50"]);
+    let out = define(&["--host-access=10.84.0.50"]);
     let err = text(&out.stderr);
     assert!(
         !out.status.success() && err.contains("10.84.0.50 is leased to container c1"),
@@ -384,14 +365,17 @@ fn host_access_doctor_says_what_keeps_the_host_out() {
     host.ns.sh("nft add table inet filter && nft add chain inet filter input '{ type filter hook input priority 0; policy drop; }'");
     host.ns.sh("sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.ha-net.rp_filter=1 net.ipv4.conf.all.rp_filter=1");
     let hooks = host.dir().join("hooks.d");
-    let out = host.hook(&[
-        "doctor",
-        "--format",
-        "json",
-        "--hooks-dir",
-        hooks.to_str().unwrap(),
-    ]);
-    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doctor = || {
+        let args = [
+            "doctor",
+            "--format",
+            "json",
+            "--hooks-dir",
+            hooks.to_str().unwrap(),
+        ];
+        text(&host.hook(&args).stdout)
+    };
+    let rows: Value = serde_json::from_str(&doctor()).unwrap();
     let row = |check: &str| {
         rows.as_array()
             .unwrap()
@@ -423,14 +407,7 @@ fn host_access_doctor_says_what_keeps_the_host_out() {
     }
     // Without the link, doctor says how it comes back.
     host.ns.sh("ip link del ha-net");
-    let out = host.hook(&[
-        "doctor",
-        "--format",
-        "json",
-        "--hooks-dir",
-        hooks.to_str().unwrap(),
-    ]);
-    assert!(text(&out.stdout).contains(
+    assert!(doctor().contains(
         "ha-net is missing: it is made again when a container attaches, or by 'ipvlan-hook gc'"
     ));
 }
