@@ -381,7 +381,7 @@ pub fn add_routes(rtnl: &Rtnl, net: &Network, shim: &Shim, addrs: &[IpAddr]) -> 
         if let Some(r) = container_route(net, shim, *addr) {
             rtnl.replace_route(&r).with_context(|| {
                 format!(
-                    "cannot add route {addr} dev {} (host access of network {})",
+                    "cannot add route {addr} dev {} (host access of network {}; 'ipvlan-hook gc' repairs the link)",
                     shim.name, net.name
                 )
             })?;
