@@ -274,6 +274,12 @@ impl Rtnl {
         )
     }
 
+    /// Set the alias that says whose a link is, without a name: Debian 12's kernel (6.1)
+    /// refuses to rename a link that is up even to its own name (EBUSY; seen in the VM run).
+    pub fn set_alias(&self, index: u32, alias: &str) -> Result<()> {
+        self.set_link(LinkUnspec::new_with_index(index).alias(alias).build())
+    }
+
     pub fn set_up(&self, index: u32) -> Result<()> {
         self.set_link(LinkUnspec::new_with_index(index).up().build())
     }

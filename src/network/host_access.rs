@@ -217,8 +217,11 @@ fn create(rtnl: &Rtnl, net: &Network, ha: &HostAccess, parent: &Link) -> Result<
 /// Mark, check, address and raise the link, and route the network's ranges through it.
 fn configure(rtnl: &Rtnl, net: &Network, link: &Link, shim: &Shim) -> Result<()> {
     let name = &shim.name;
-    rtnl.rename(link.index, name, &alias(&net.name))
-        .with_context(|| format!("cannot mark {name} as ipvlan-hook's"))?;
+    let ours = alias(&net.name);
+    if link.alias.as_deref() != Some(&ours) {
+        rtnl.set_alias(link.index, &ours)
+            .with_context(|| format!("cannot mark {name} as ipvlan-hook's"))?;
+    }
     check_mode(net, link)?;
     sysctls(name, net.has_family(true))
         .with_context(|| format!("cannot set the sysctls of host-access link {name}"))?;
