@@ -411,3 +411,35 @@ fn host_access_doctor_says_what_keeps_the_host_out() {
         "ha-net is missing: it is made again when a container attaches, or by 'ipvlan-hook gc'"
     ));
 }
+
+#[test]
+fn host_access_failed_create_leaves_nothing() {
+    if !require_ipvlan("host_access_failed_create_leaves_nothing") {
+        return;
+    }
+    let host = Host::with_parent("failed");
+    // A hand-made slave in the same mode holds the address: the kernel refuses it to a second
+    // ipvlan slave of the parent once the link exists.
+    host.ns.sh(
+        "ip link add link p0 name other type ipvlan mode l2 && ip addr add 10.84.0.77/32 dev other",
+    );
+    let out = host.hook(&network_create(
+        "p0",
+        &["--subnet", V4, "--host-access=10.84.0.77"],
+    ));
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("cannot add 10.84.0.77/32 to ha-net"),
+        "{err}"
+    );
+    assert!(
+        !has_link(&host, "ha-net"),
+        "the failed create left its link"
+    );
+    assert_eq!(
+        host.lease_count(),
+        0,
+        "the failed create left its reservation"
+    );
+    assert!(!host.config.join("networks/net.json").exists());
+}

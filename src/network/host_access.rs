@@ -244,22 +244,29 @@ fn configure(rtnl: &Rtnl, net: &Network, link: &Link, shim: &Shim) -> Result<()>
 /// The mode and flag the kernel reports for the link are the network's: read back, since the
 /// mode is the parent's (the newest slave's) and a kernel may ignore a flag it does not know.
 fn check_mode(net: &Network, link: &Link) -> Result<()> {
+    let word = |v: Option<String>| v.unwrap_or_else(|| "?".into());
     let (got, want) = match net.driver {
         Driver::Ipvlan => (
-            (link.ipvlan_mode, link.ipvlan_flag),
-            (Some(net.mode), Some(net.flag)),
+            format!(
+                "ipvlan mode {} flag {}",
+                word(link.ipvlan_mode.map(|m| m.to_string())),
+                word(link.ipvlan_flag.map(|f| f.to_string()))
+            ),
+            format!("ipvlan mode {} flag {}", net.mode, net.flag),
         ),
-        Driver::Macvlan => ((None, link.macvlan_flag), (None, Some(net.flag))),
+        Driver::Macvlan => (
+            format!(
+                "macvlan mode {}",
+                word(link.macvlan_flag.map(|f| f.to_string()))
+            ),
+            format!("macvlan mode {}", net.flag),
+        ),
     };
     if got != want {
         bail!(
-            "host-access link {} of network {} reads back as {} {}, not {} {}: the kernel did not take the network's settings; delete the network or fix the parent {}",
+            "host-access link {} of network {} reads back as {got}, not {want}: the kernel did not take the network's settings; check parent {} ('ip -d link') and recreate the network",
             link.name,
             net.name,
-            got.0.map_or(String::new(), |m| m.to_string()),
-            got.1.map_or("?".to_string(), |f| f.to_string()),
-            want.0.map_or(String::new(), |m| m.to_string()),
-            net.flag,
             net.parent
         );
     }
@@ -278,17 +285,15 @@ fn check_parent_mode(rtnl: &Rtnl, net: &Network, parent: &Link) -> Result<()> {
             continue;
         }
         if (link.ipvlan_mode, link.ipvlan_flag) != (Some(net.mode), Some(net.flag)) {
+            let mode = link.ipvlan_mode.map_or("?".into(), |m| m.to_string());
+            let flag = link.ipvlan_flag.map_or("?".into(), |f| f.to_string());
             bail!(
-                "parent {} already has ipvlan slave {} in mode {} flag {}: the kernel keeps one mode per parent and a new slave would switch {} to {} {}; create the network with --mode {} --flag {}, or use another parent",
+                "parent {} already has ipvlan slave {} in mode {mode} flag {flag}: the kernel keeps one mode per parent and a new slave would switch {} to mode {} flag {}; create the network with --mode {mode} --flag {flag}, or use another parent",
                 parent.name,
                 link.name,
-                link.ipvlan_mode.map_or("?".to_string(), |m| m.to_string()),
-                link.ipvlan_flag.map_or("?".to_string(), |f| f.to_string()),
                 link.name,
                 net.mode,
                 net.flag,
-                link.ipvlan_mode.map_or("?".to_string(), |m| m.to_string()),
-                link.ipvlan_flag.map_or("?".to_string(), |f| f.to_string()),
             );
         }
     }
