@@ -2,7 +2,7 @@
 //! their routes back in line with the leases.
 
 use crate::dirs::Dirs;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Errors, Result};
 use crate::ipam::{self, Lease, LeaseEntry, LeaseFiles, Reservation, select};
 use crate::netlink::Rtnl;
 use crate::network::store::NetworkStore;
@@ -22,7 +22,7 @@ pub fn run(dry_run: bool, dirs: &Dirs) -> Result<()> {
         }
         released.extend(leases);
     };
-    let mut errors = Vec::new();
+    let mut errors = Errors::default();
     match ipam::gc(&LeaseFiles::new(&dirs.state), dry_run) {
         Ok(leases) => print(leases),
         Err(e) => errors.push(e),
@@ -46,7 +46,7 @@ pub fn run(dry_run: bool, dirs: &Dirs) -> Result<()> {
             Err(e) => errors.push(e),
         }
     }
-    Error::join(errors).map_or(Ok(()), Err)
+    errors.finish()
 }
 
 /// The link of `net` made again if missing (and its reservation, if the state was lost), the
@@ -63,7 +63,7 @@ fn repair(net: &Network, released: &[Lease], dirs: &Dirs) -> Result<()> {
             network: &net.name,
             holder: &holder,
             ifname: &ha.name,
-            pools: &select::pools(net),
+            pools: &ipam::pools(net),
             wanted: &ha.addresses,
         },
     )

@@ -7,7 +7,7 @@ use ipnetwork::IpNetwork;
 use super::{Format, print_json, print_table};
 use crate::bail;
 use crate::dirs::Dirs;
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Errors, Result};
 use crate::ipam::{self, LeaseEntry, LeaseStore, Reservation};
 use crate::netlink::Rtnl;
 use crate::network::store::NetworkStore;
@@ -92,14 +92,14 @@ pub fn run(cmd: NetworkCmd, dirs: &Dirs) -> Result<()> {
     match cmd {
         NetworkCmd::Create(args) => create(args, &networks, dirs),
         NetworkCmd::Rm { names, force } => {
-            let mut errors = Vec::new();
+            let mut errors = Errors::default();
             for name in names {
                 match remove(&name, force, &networks, dirs) {
                     Ok(()) => println!("{name}"),
                     Err(e) => errors.push(e),
                 }
             }
-            crate::error::Error::join(errors).map_or(Ok(()), Err)
+            errors.finish()
         }
         NetworkCmd::Ls {
             format: Format::Json,
@@ -176,13 +176,26 @@ fn create(args: CreateArgs, networks: &NetworkStore, dirs: &Dirs) -> Result<()> 
     // An etcd network's address plan must agree with the other hosts' (fails closed).
     crate::ipam::select::register(&net, dirs)?;
     let parent = parent::ensure(&rtnl, &net)?;
-    // From here on, leave nothing behind: what was made goes again on failure.
+    // From here on, leave nothing behind: what was made goes again on failure. The cause
+    // comes first.
     let made = add_host_access(&rtnl, &mut net, &parent, dirs).and_then(|()| networks.create(&net));
     if let Err(e) = made {
-        let undo = remove_host_access(&rtnl, &net, dirs).and(parent::remove_owned(&rtnl, &net));
-        return Err(match undo {
+        let mut cleanup = Errors::default();
+        if let Err(e2) = remove_host_access(&rtnl, &net, dirs) {
+            cleanup.push(e2.context(format!(
+                "rollback: cannot remove the host access made for network {}",
+                net.name
+            )));
+        }
+        if let Err(e2) = parent::remove_owned(&rtnl, &net) {
+            cleanup.push(e2.context(format!(
+                "rollback: cannot remove the parent {} made for network {}",
+                net.parent, net.name
+            )));
+        }
+        return Err(match cleanup.finish() {
             Ok(()) => e,
-            Err(e2) => e.context(format!("rollback: {e2}")),
+            Err(e2) => Error::join(e, vec![e2]),
         });
     }
     warnings.iter().for_each(|w| crate::warn(w));
@@ -202,7 +215,7 @@ fn add_host_access(
     };
     let store = crate::ipam::select::for_network(net, dirs)?;
     let holder = host_access::holder(&net.name);
-    let pools = crate::ipam::select::pools(net);
+    let pools = ipam::pools(net);
     let leases = ipam::reserve(
         &*store,
         &Reservation {
@@ -239,7 +252,7 @@ fn remove(name: &str, force: bool, networks: &NetworkStore, dirs: &Dirs) -> Resu
     // With --force, an etcd network goes even while etcd cannot be reached: its leases here
     // stay in etcd, and gc releases them once their containers are gone and etcd is back.
     let etcd = net.ipam == Ipam::Etcd;
-    let tolerate = |e: crate::error::Error| -> Result<()> {
+    let tolerate = |e: Error| -> Result<()> {
         if !(force && etcd) {
             return Err(e);
         }

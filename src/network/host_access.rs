@@ -17,7 +17,7 @@ use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 
 use crate::bail;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Errors, Result};
 use crate::link::{Driver, Flag, LinkKind};
 use crate::netlink::{Link, Route, Rtnl, SlaveSpec};
 use crate::netns::write_sysctl;
@@ -404,19 +404,16 @@ pub fn remove_routes(rtnl: &Rtnl, net: &Network, addrs: &[IpAddr]) -> Result<()>
     let Some(shim) = link(rtnl, net)? else {
         return Ok(());
     };
-    let errors: Vec<Error> = addrs
-        .iter()
-        .filter_map(|a| container_route(net, &shim, *a))
-        .filter_map(|r| {
-            rtnl.del_route(&r).err().map(|e| {
-                e.context(format!(
-                    "cannot delete route {} dev {} (host access of network {})",
-                    r.dst, shim.name, net.name
-                ))
-            })
-        })
-        .collect();
-    Error::join(errors).map_or(Ok(()), Err)
+    let mut errors = Errors::default();
+    for r in addrs.iter().filter_map(|a| container_route(net, &shim, *a)) {
+        if let Err(e) = rtnl.del_route(&r) {
+            errors.push(e.context(format!(
+                "cannot delete route {} dev {} (host access of network {})",
+                r.dst, shim.name, net.name
+            )));
+        }
+    }
+    errors.finish()
 }
 
 /// The network's link, up or not; None when it is missing or the network has no host access.
