@@ -119,7 +119,7 @@ pub fn make(rtnl: &Rtnl, net: &Network, parent: &Link) -> Result<Option<Shim>> {
     };
     let (link, created) = match find(rtnl, net, ha)? {
         Some(link) => (link, false),
-        None => (create(rtnl, net, ha, parent)?, true),
+        None => create(rtnl, net, ha, parent)?,
     };
     let shim = Shim {
         index: link.index,
@@ -186,7 +186,9 @@ fn is_ours(link: &Link, net: &Network) -> bool {
         }
 }
 
-fn create(rtnl: &Rtnl, net: &Network, ha: &HostAccess, parent: &Link) -> Result<Link> {
+/// Create the link; true when this call made it (false: another setup did at the same moment,
+/// and its rollback is not ours to do).
+fn create(rtnl: &Rtnl, net: &Network, ha: &HostAccess, parent: &Link) -> Result<(Link, bool)> {
     check_parent_mode(rtnl, net, parent)?;
     let spec = SlaveSpec {
         driver: net.driver,
@@ -194,18 +196,20 @@ fn create(rtnl: &Rtnl, net: &Network, ha: &HostAccess, parent: &Link) -> Result<
         flag: net.flag,
         mtu: net.mtu,
     };
-    match rtnl.add_local_slave(&ha.name, parent, spec) {
-        // Another setup made it at the same moment: complete it like any found link.
-        Err(e) if e.errno() == Some(libc::EEXIST) => {}
-        r => r.with_context(|| {
-            format!(
-                "cannot create host-access link {} ({} on parent {}) of network {}",
-                ha.name, net.driver, net.parent, net.name
-            )
-        })?,
-    }
+    let made = match rtnl.add_local_slave(&ha.name, parent, spec) {
+        Err(e) if e.errno() == Some(libc::EEXIST) => false,
+        r => {
+            r.with_context(|| {
+                format!(
+                    "cannot create host-access link {} ({} on parent {}) of network {}",
+                    ha.name, net.driver, net.parent, net.name
+                )
+            })?;
+            true
+        }
+    };
     match find(rtnl, net, ha)? {
-        Some(link) => Ok(link),
+        Some(link) => Ok((link, made)),
         None => bail!(
             "host-access link {} of network {} vanished right after it was created",
             ha.name,
