@@ -93,17 +93,7 @@ fn assert_reachable(host: &Host, ctr: &Ns) {
 fn on_second_parent(host: &Host, name: &str, args: &[&str]) {
     host.ns
         .sh("ip link add p2 type veth peer name p3 && ip link set p2 up && ip link set p3 up");
-    let mut full = vec![
-        "network",
-        "create",
-        name,
-        "--driver",
-        driver(),
-        "--parent",
-        "p2",
-        "--subnet",
-        "10.85.0.0/24",
-    ];
+    let mut full = network_create(name, "p2", &["--subnet", "10.85.0.0/24"]);
     full.extend_from_slice(args);
     host.ok(&full);
 }
@@ -277,7 +267,7 @@ fn host_access_route_failure_rolls_the_container_back() {
 fn host_access_refuses_bad_input_and_leaves_nothing() {
     let host = Host::with_parent("bad");
     let define = |extra: &[&str]| {
-        let mut args = network_create("p0", &["--subnet", V4, "--subnet", V6]);
+        let mut args = network_create("net", "p0", &["--subnet", V4, "--subnet", V6]);
         args.extend_from_slice(extra);
         host.hook(&args)
     };
@@ -313,7 +303,7 @@ fn host_access_refuses_bad_input_and_leaves_nothing() {
     }
     // An address a container holds (its network's file was removed by hand, its leases
     // stayed).
-    host.ok(&network_create("p0", &["--subnet", V4]));
+    host.ok(&network_create("net", "p0", &["--subnet", V4]));
     let ctr = Ns::new();
     let out = create(&host, "net", "c1", &ctr, &[("ipvlan.ipv4", "10.84.0.50")]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -338,7 +328,11 @@ fn host_access_refuses_a_parent_whose_slaves_run_another_mode() {
     let host = Host::with_parent("mode");
     host.ns
         .sh("ip link add link p0 name other type ipvlan mode l3");
-    let out = host.hook(&network_create("p0", &["--subnet", V4, "--host-access"]));
+    let out = host.hook(&network_create(
+        "net",
+        "p0",
+        &["--subnet", V4, "--host-access"],
+    ));
     let err = text(&out.stderr);
     assert!(
         !out.status.success()
@@ -424,6 +418,7 @@ fn host_access_failed_create_leaves_nothing() {
         "ip link add link p0 name other type ipvlan mode l2 && ip addr add 10.84.0.77/32 dev other",
     );
     let out = host.hook(&network_create(
+        "net",
         "p0",
         &["--subnet", V4, "--host-access=10.84.0.77"],
     ));
