@@ -298,3 +298,264 @@ pub fn etcd_host(etcd: &mut Etcd, id: &str, subnet: &str) -> Host {
     ));
     host
 }
+
+/// Run `f` on a short-lived thread inside the namespace `ns`.
+pub fn in_ns<T: Send>(ns: &std::fs::File, f: impl FnOnce() -> T + Send) -> T {
+    let fd = ns.as_raw_fd();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: setns on a thread of our own that ends right after.
+            assert_eq!(unsafe { libc::setns(fd, libc::CLONE_NEWNET) }, 0, "setns");
+            f()
+        })
+        .join()
+        .expect("thread in a namespace")
+    })
+}
+
+/// A three-member etcd cluster, TLS as in `Etcd`, etcd's default timings (heartbeat 100 ms,
+/// election 1 s). Members 1 and 2 run in one namespace, member 3 in another; the two are
+/// joined by a veth pair (`pm` 10.99.0.1 and .2 / `pp` 10.99.0.3) that carries only the
+/// members' peer traffic (plain http, like `Etcd`). A member's client port is 127.0.0.1:23N9
+/// in its own namespace, and in every host's (forwarded, see `serve_in`).
+///
+/// `partition` cuts member 3 off from the other two by nftables drop rules on the veth, in the
+/// namespace of members 1 and 2 (both directions, silently, as a failed switch does); `heal`
+/// deletes them. Clients keep reaching member 3: a host that talks to it is cut off from the
+/// majority.
+pub struct Cluster {
+    dir: PathBuf,
+    /// The namespaces: [members 1 and 2, member 3].
+    nets: [Ns; 2],
+    net_files: [Arc<std::fs::File>; 2],
+    children: [Option<Child>; 3],
+    /// The forwarders into every host, kept for the cluster's life (a killed member refuses
+    /// the forwarded connection, as it would refuse a direct one).
+    forwarders: Vec<Forwarder>,
+}
+
+pub const MEMBERS: usize = 3;
+
+impl Cluster {
+    pub fn start() -> Cluster {
+        let dir = temp_dir("etcd-cluster");
+        make_certs(&dir);
+        let nets = [Ns::new(), Ns::new()];
+        let p = nets[1].pid();
+        nets[0].sh(&format!(
+            "ip link add pm type veth peer name pp netns {p} && ip addr add 10.99.0.1/24 dev pm && ip addr add 10.99.0.2/24 dev pm && ip link set pm up"
+        ));
+        nets[1].sh("ip addr add 10.99.0.3/24 dev pp && ip link set pp up");
+        let net_files = [0, 1]
+            .map(|i| Arc::new(std::fs::File::open(nets[i].netns_path()).expect("open netns")));
+        let mut cluster = Cluster {
+            dir,
+            nets,
+            net_files,
+            children: [None, None, None],
+            forwarders: Vec::new(),
+        };
+        for m in 0..MEMBERS {
+            cluster.spawn(m);
+        }
+        for m in 0..MEMBERS {
+            cluster.wait_ready(m);
+        }
+        cluster
+    }
+
+    fn ns_of(m: usize) -> usize {
+        if m < 2 { 0 } else { 1 }
+    }
+
+    pub fn client_port(m: usize) -> u16 {
+        2319 + 10 * m as u16
+    }
+
+    fn metrics_port(m: usize) -> u16 {
+        2318 + 10 * m as u16
+    }
+
+    fn peer_url(m: usize) -> String {
+        format!("http://10.99.0.{}:2380", m + 1)
+    }
+
+    /// The client URL of member `m` (0-based), as every host sees it.
+    pub fn endpoint(m: usize) -> String {
+        format!("https://127.0.0.1:{}", Self::client_port(m))
+    }
+
+    /// etcd.json for host `host` talking to `members`, in that order.
+    pub fn config(&self, host: &str, members: &[usize]) -> String {
+        let endpoints: Vec<String> = members.iter().map(|m| Self::endpoint(*m)).collect();
+        serde_json::json!({
+            "version": 1,
+            "endpoints": endpoints,
+            "ca": self.dir.join("ca.pem"),
+            "cert": self.dir.join("client.pem"),
+            "key": self.dir.join("client.key"),
+            "prefix": "/ipvh-cluster",
+            "host": host,
+        })
+        .to_string()
+    }
+
+    fn spawn(&mut self, m: usize) {
+        assert!(self.children[m].is_none(), "member {m} already runs");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("etcd{m}.log")))
+            .expect("etcd log");
+        let d = |f: &str| self.dir.join(f);
+        let cluster: Vec<String> = (0..MEMBERS)
+            .map(|i| format!("m{i}={}", Self::peer_url(i)))
+            .collect();
+        let client = Self::endpoint(m);
+        let child = self.nets[Self::ns_of(m)]
+            .cmd("etcd")
+            .arg(format!("--name=m{m}"))
+            .arg(format!("--data-dir={}", d(&format!("data{m}")).display()))
+            .arg(format!("--listen-client-urls={client}"))
+            .arg(format!("--advertise-client-urls={client}"))
+            .arg(format!(
+                "--listen-metrics-urls=http://127.0.0.1:{}",
+                Self::metrics_port(m)
+            ))
+            .arg(format!("--listen-peer-urls={}", Self::peer_url(m)))
+            .arg(format!(
+                "--initial-advertise-peer-urls={}",
+                Self::peer_url(m)
+            ))
+            .arg(format!("--initial-cluster={}", cluster.join(",")))
+            .arg("--initial-cluster-token=ipvh-test")
+            .arg(format!("--cert-file={}", d("server.pem").display()))
+            .arg(format!("--key-file={}", d("server.key").display()))
+            .arg(format!("--trusted-ca-file={}", d("ca.pem").display()))
+            .arg("--client-cert-auth")
+            .arg("--logger=zap")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start etcd (apt-get install etcd-server)");
+        self.children[m] = Some(child);
+    }
+
+    /// Wait until member `m` serves a linearizable read (so it has a leader).
+    pub fn wait_ready(&self, m: usize) {
+        let cfg_dir = temp_dir("etcd-probe");
+        std::fs::write(cfg_dir.join("etcd.json"), self.config("probe", &[m])).expect("probe");
+        let cfg = EtcdConfig::load(&cfg_dir).expect("probe config");
+        let start = Instant::now();
+        loop {
+            let ok = in_ns(&self.net_files[Self::ns_of(m)], || {
+                ipvlan_hook::etcd::Client::new(&cfg)
+                    .expect("client")
+                    .get(b"/probe")
+                    .is_ok()
+            });
+            if ok {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "etcd member {m} did not come up; see {}",
+                self.dir.join(format!("etcd{m}.log")).display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = std::fs::remove_dir_all(cfg_dir);
+    }
+
+    /// Make every member reachable from `ns` at its endpoint.
+    pub fn serve_in(&mut self, ns: &Ns) {
+        let file = std::fs::File::open(ns.netns_path()).expect("open netns");
+        for m in 0..MEMBERS {
+            let target = self.net_files[Self::ns_of(m)].clone();
+            self.forwarders.push(Forwarder::start_into(
+                &file,
+                Self::client_port(m),
+                Some(target),
+            ));
+        }
+    }
+
+    pub fn is_up(&self, m: usize) -> bool {
+        self.children[m].is_some()
+    }
+
+    /// SIGKILL member `m`.
+    pub fn kill(&mut self, m: usize) {
+        if let Some(mut c) = self.children[m].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start member `m` again on its data, and wait until it serves.
+    pub fn restart(&mut self, m: usize) {
+        self.spawn(m);
+        self.wait_ready(m);
+    }
+
+    /// Does member `m` say it is the leader (etcd_server_is_leader of its metrics)?
+    fn says_leader(&self, m: usize) -> bool {
+        use std::io::{Read, Write};
+        let port = Self::metrics_port(m);
+        in_ns(&self.net_files[Self::ns_of(m)], || {
+            let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+                return false;
+            };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
+            let mut body = String::new();
+            let _ = s.read_to_string(&mut body);
+            body.lines().any(|l| l == "etcd_server_is_leader 1")
+        })
+    }
+
+    /// The member that leads now (waits for an election to end).
+    pub fn leader(&self) -> usize {
+        let start = Instant::now();
+        loop {
+            if let Some(m) = (0..MEMBERS).find(|m| self.is_up(*m) && self.says_leader(*m)) {
+                return m;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no leader; see {}",
+                self.dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Cut member 3 off from members 1 and 2 (nftables drop rules on the veth between them).
+    pub fn partition(&self) {
+        self.nets[0].sh("nft -f - <<'EOF'
+table inet ipvh_partition {
+    chain input { type filter hook input priority 0; iifname \"pm\" drop; }
+    chain output { type filter hook output priority 0; oifname \"pm\" drop; }
+}
+EOF");
+    }
+
+    pub fn heal(&self) {
+        self.nets[0].sh("nft delete table inet ipvh_partition");
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for m in 0..MEMBERS {
+            self.kill(m);
+        }
+        self.forwarders.clear();
+        if std::env::var_os("IPVLAN_TEST_KEEP").is_some() {
+            eprintln!("kept {} (IPVLAN_TEST_KEEP)", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
