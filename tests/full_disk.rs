@@ -117,6 +117,9 @@ fn assert_refused_cleanly(out: &std::process::Output, ctr: &Ns, state: &Path, wh
 /// The lease-file store on a 256 KiB tmpfs: full, then read-only.
 #[test]
 fn lease_files_on_a_full_or_read_only_state_dir() {
+    if !host_only("lease_files_on_a_full_or_read_only_state_dir") {
+        return;
+    }
     let host = Host::with_network("full", &["--subnet", "10.84.0.0/24"]);
     let disk = Tmpfs::mount(&host.state, "256k");
     let a = Ns::new();
