@@ -1,9 +1,11 @@
 //! etcd for the tests that need a real one (feature "etcd"): a throwaway single member
-//! (`Etcd`), and the loopback forwarders that let simulated hosts reach it.
+//! (`Etcd`), a three-member cluster that can lose members and be partitioned (`Cluster`), and
+//! the loopback forwarders that let simulated hosts reach them.
 //!
-//! etcd listens on 127.0.0.1 of the test's own namespace; a simulated host reaches it on
-//! 127.0.0.1 of its namespace through a small forwarder (see `Etcd::serve_in`), so every byte
-//! stays on loopback and the endpoint reads the same on every host.
+//! `Etcd` listens on 127.0.0.1 of the test's own namespace, `Cluster`'s members on 127.0.0.1
+//! of namespaces of their own; a simulated host reaches a member on 127.0.0.1 of its namespace
+//! through a small forwarder (see `Etcd::serve_in`, `Cluster::serve_in`), so every byte stays
+//! on loopback and the endpoint reads the same on every host.
 
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
