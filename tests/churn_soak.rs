@@ -5,8 +5,10 @@
 //! `gc`, and every invariant: the only leases left are those of running containers (matching
 //! their addresses), no link is left outside them, and once they stop, the state dir holds
 //! exactly the files it held before the churn. Prints the median setup time of the first and
-//! the last tenth of the run (no growth; printed, not asserted: timing on a shared machine is
-//! not a pass/fail matter).
+//! the last tenth of the run, and the same for a control network with plain starts and stops
+//! interleaved with the churn (its state never grows, so it shows how the machine's load
+//! drifted): growth is printed, not asserted, since timing on a shared machine is not a
+//! pass/fail matter.
 //!
 //! Length: 300 cycles by default (about half a minute). The long run is one variable away:
 //! `IPVLAN_SOAK_CYCLES=10000 cargo test --test churn_soak -- --nocapture` (about 15 minutes
@@ -97,8 +99,22 @@ fn churn_with_random_kills_then_one_gc_leaves_nothing() {
             &format!("10.86.{n}.0/24"),
         ]);
     }
+    // The control: a network with plain starts and stops only, whose state never grows. Its
+    // setups run interleaved with the churn's, so the machine's load drifts alike for both:
+    // growth of the churn's setup time beyond the control's is the churn's own.
+    host.ok(&[
+        "network",
+        "create",
+        "ctl",
+        "--driver",
+        driver(),
+        "--parent",
+        "p0",
+        "--subnet",
+        "10.86.200.0/24",
+    ]);
     // A first container on each network makes the network's directories and lock, once.
-    for net in &nets {
+    for net in nets.iter().chain([&"ctl".to_string()]) {
         let ctr = Ns::new();
         assert_ok(
             "warm-up",
@@ -114,9 +130,21 @@ fn churn_with_random_kills_then_one_gc_leaves_nothing() {
 
     let mut running: Vec<(String, String, Ns)> = Vec::new();
     let mut setups: Vec<Duration> = Vec::new();
+    let mut control: Vec<Duration> = Vec::new();
     let mut kinds = [0usize; 5];
     let started = Instant::now();
     for i in 0..cycles {
+        if i % 4 == 0 {
+            let ctr = Ns::new();
+            let t = Instant::now();
+            let out = host.oci_hook("createRuntime", &state(&host, "ctl", "ctl", Some(&ctr)));
+            control.push(t.elapsed());
+            assert_ok("control setup", &out);
+            assert_ok(
+                "control poststop",
+                &host.oci_hook("poststop", &state(&host, "ctl", "ctl", None)),
+            );
+        }
         let net = &nets[rng.below(NETWORKS as u64) as usize];
         let id = format!("s{i}");
         let ctr = Ns::new();
@@ -214,19 +242,27 @@ fn churn_with_random_kills_then_one_gc_leaves_nothing() {
         "files in the state dir"
     );
 
-    let tenth = (setups.len() / 10).max(1);
-    let first = median(setups[..tenth].to_vec());
-    let last = median(setups[setups.len() - tenth..].to_vec());
+    // Median of the first and the last tenth, in ms.
+    let ends = |v: &[Duration]| {
+        let tenth = (v.len() / 10).max(1);
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        (
+            ms(median(v[..tenth].to_vec())),
+            ms(median(v[v.len() - tenth..].to_vec())),
+        )
+    };
+    let (first, last) = ends(&setups);
+    let (ctl_first, ctl_last) = ends(&control);
     eprintln!(
-        "churn soak: {cycles} cycles in {:.0} s on {NETWORKS} networks ({} hook SIGKILLs, {} containers killed before poststop, {} without poststop, {} kept running a while, {} plain); gc released {released}; median setup of the first {tenth} {:.1} ms, of the last {tenth} {:.1} ms ({:+.0}%)",
+        "churn soak: {cycles} cycles in {:.0} s on {NETWORKS} networks ({} hook SIGKILLs, {} containers killed before poststop, {} without poststop, {} kept running a while, {} plain); gc released {released}; median setup of the first tenth {first:.1} ms, of the last {last:.1} ms ({:+.0}%); control network, interleaved: {ctl_first:.1} ms, {ctl_last:.1} ms ({:+.0}%); churn relative to control: {:+.0}%",
         churn.as_secs_f64(),
         kinds[0],
         kinds[1],
         kinds[2],
         kinds[3],
         kinds[4],
-        first.as_secs_f64() * 1000.0,
-        last.as_secs_f64() * 1000.0,
-        (last.as_secs_f64() / first.as_secs_f64() - 1.0) * 100.0
+        (last / first - 1.0) * 100.0,
+        (ctl_last / ctl_first - 1.0) * 100.0,
+        ((last / ctl_last) / (first / ctl_first) - 1.0) * 100.0
     );
 }
