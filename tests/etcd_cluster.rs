@@ -10,6 +10,11 @@
 //! deleting the table heals it. Hosts keep reaching member 3's client port through the tests'
 //! forwarder, so a host configured with member 3 alone is cut off from the majority. See
 //! `Cluster` in tests/common/etcd.rs. Every byte stays in namespaces the test creates.
+//!
+//! The members run with etcd's default timings (heartbeat 100 ms, election timeout 1 s);
+//! IPVLAN_ETCD_ELECTION_MS=2000 runs them as a cluster tuned for a slower network (heartbeat
+//! 200 ms), whose elections take 2-4 s: the client before the election ride-through refused
+//! setups and teardowns there ("no answer within 833 ms").
 #![cfg(feature = "etcd")]
 
 mod common;
@@ -169,12 +174,14 @@ fn a_member_or_the_leader_killed_never_refuses_a_setup() {
     // Pauses the streams while the invariants are checked.
     let gate = RwLock::new(());
     let live: Mutex<Vec<(usize, String, IpAddr)>> = Mutex::new(Vec::new());
+    // Every refused setup or teardown, as it happens (none is allowed).
+    let refused: Mutex<Vec<String>> = Mutex::new(Vec::new());
     // (start, end) of each time a member was down.
     let mut down: Vec<(Instant, Instant, usize, bool)> = Vec::new();
     let steps: Vec<Step> = std::thread::scope(|s| {
         let streams: Vec<_> = (0..3)
             .map(|h| {
-                let (hosts, stop, gate, live) = (&hosts, &stop, &gate, &live);
+                let (hosts, stop, gate, live, refused) = (&hosts, &stop, &gate, &live, &refused);
                 s.spawn(move || {
                     let host = &hosts[h];
                     let mut steps = Vec::new();
@@ -192,6 +199,12 @@ fn a_member_or_the_leader_killed_never_refuses_a_setup() {
                             let addr = address(&ctr).expect("set up, so it has an address");
                             live.lock().expect("live").push((h, id.clone(), addr));
                             mine.push_back((id.clone(), ctr));
+                        } else {
+                            refused.lock().expect("refused").push(format!(
+                                "setup of {id} on h{} after {took:?}: {}",
+                                h + 1,
+                                text(&out.stderr).trim()
+                            ));
                         }
                         steps.push(Step {
                             host: h,
@@ -211,6 +224,12 @@ fn a_member_or_the_leader_killed_never_refuses_a_setup() {
                                 live.lock()
                                     .expect("live")
                                     .retain(|l| !(l.0 == h && l.1 == id));
+                            } else {
+                                refused.lock().expect("refused").push(format!(
+                                    "teardown of {id} on h{} after {took:?}: {}",
+                                    h + 1,
+                                    text(&out.stderr).trim()
+                                ));
                             }
                             steps.push(Step {
                                 host: h,
@@ -229,6 +248,11 @@ fn a_member_or_the_leader_killed_never_refuses_a_setup() {
             .collect();
         let check = |when: &str| {
             let _g = gate.write().expect("gate");
+            let refused = refused.lock().expect("refused");
+            if !refused.is_empty() {
+                stop.store(true, Ordering::SeqCst);
+                panic!("{when}: refused while a majority was up: {refused:#?}");
+            }
             check_invariants(&hosts, &live.lock().expect("live"), when);
         };
         std::thread::sleep(Duration::from_secs(3));

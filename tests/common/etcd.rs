@@ -436,6 +436,7 @@ impl Cluster {
             .arg(format!("--trusted-ca-file={}", d("ca.pem").display()))
             .arg("--client-cert-auth")
             .arg("--logger=zap")
+            .args(election_flags())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -545,6 +546,21 @@ EOF");
 
     pub fn heal(&self) {
         self.nets[0].sh("nft delete table inet ipvh_partition");
+    }
+}
+
+/// etcd's defaults (heartbeat 100 ms, election timeout 1 s), or IPVLAN_ETCD_ELECTION_MS=N:
+/// election timeout N ms and heartbeat N/10 ms, as operators tune clusters on slower networks.
+fn election_flags() -> Vec<String> {
+    match std::env::var("IPVLAN_ETCD_ELECTION_MS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        Some(ms) => vec![
+            format!("--election-timeout={ms}"),
+            format!("--heartbeat-interval={}", ms / 10),
+        ],
+        None => Vec::new(),
     }
 }
 
