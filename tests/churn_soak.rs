@@ -202,6 +202,26 @@ fn churn_with_random_kills_then_one_gc_leaves_nothing() {
 
     let out = host.ok(&["gc"]);
     let released = out.lines().filter(|l| l.starts_with("released")).count();
+    // Setup times once gc collected the dead owners' leases, churn and control interleaved:
+    // what the churn left behind that gc does not clean would show here.
+    let mut after_gc = Vec::new();
+    let mut control_after_gc = Vec::new();
+    for i in 0..40 {
+        for (net, times) in [
+            (nets[i % NETWORKS].as_str(), &mut after_gc),
+            ("ctl", &mut control_after_gc),
+        ] {
+            let ctr = Ns::new();
+            let t = Instant::now();
+            let out = host.oci_hook("createRuntime", &state(&host, "g", net, Some(&ctr)));
+            times.push(t.elapsed());
+            assert_ok("setup after gc", &out);
+            assert_ok(
+                "poststop",
+                &host.oci_hook("poststop", &state(&host, "g", net, None)),
+            );
+        }
+    }
     // The leases left are exactly those of the running containers, at their addresses.
     let want: HashSet<(String, IpAddr)> = running
         .iter()
@@ -253,8 +273,10 @@ fn churn_with_random_kills_then_one_gc_leaves_nothing() {
     };
     let (first, last) = ends(&setups);
     let (ctl_first, ctl_last) = ends(&control);
+    let ms = |v: &[Duration]| median(v.to_vec()).as_secs_f64() * 1000.0;
+    let (gc_churn, gc_ctl) = (ms(&after_gc), ms(&control_after_gc));
     eprintln!(
-        "churn soak: {cycles} cycles in {:.0} s on {NETWORKS} networks ({} hook SIGKILLs, {} containers killed before poststop, {} without poststop, {} kept running a while, {} plain); gc released {released}; median setup of the first tenth {first:.1} ms, of the last {last:.1} ms ({:+.0}%); control network, interleaved: {ctl_first:.1} ms, {ctl_last:.1} ms ({:+.0}%); churn relative to control: {:+.0}%",
+        "churn soak: {cycles} cycles in {:.0} s on {NETWORKS} networks ({} hook SIGKILLs, {} containers killed before poststop, {} without poststop, {} kept running a while, {} plain); gc released {released}; median setup of the first tenth {first:.1} ms, of the last {last:.1} ms ({:+.0}%); control network, interleaved: {ctl_first:.1} ms, {ctl_last:.1} ms ({:+.0}%); churn relative to control: {:+.0}%; after gc: churn networks {gc_churn:.1} ms, control {gc_ctl:.1} ms",
         churn.as_secs_f64(),
         kinds[0],
         kinds[1],
