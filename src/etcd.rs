@@ -14,8 +14,10 @@
 //! request and then says nothing (it waits for a leader that is gone), is alive, and its
 //! cluster will have a leader again within a few seconds if a majority is up. Such a request
 //! goes on trying every endpoint in turn, each attempt bounded by [`ATTEMPT_MAX`], for up to
-//! [`ELECTION_RIDE`], and never past [`PROCESS_BUDGET`] from the client's creation: the hook's
-//! whole time budget on etcd, inside the runtime's hook timeout. A retried write is safe: every
+//! [`ELECTION_RIDE`]. All the time a client spends in requests that did not get their answer
+//! at once is bounded by [`PROCESS_BUDGET`], so a hook stays inside the runtime's hook timeout
+//! however often the cluster stumbles; requests answered at once cost nothing of it, so a long
+//! `gc` or a launcher that releases hours later is not affected. A retried write is safe: every
 //! write is a transaction the lease store re-checks (its answer lost, it finds its own record).
 
 use std::sync::Arc;
@@ -38,10 +40,13 @@ const PAGE: u64 = 500;
 pub const MAX_TXN_OPS: usize = 100;
 /// Largest response read (a page of leases is far smaller).
 const MAX_BODY: u64 = 64 << 20;
-/// The longest a hook process spends on etcd, all requests included: runtimes give the hook
-/// 10 s (`"timeout": 10` in hooks/*.json, the README's advice), and 2 s of it stay for the
-/// rest (start-up, netlink, files).
+/// The longest a client (one hook process) spends waiting on etcd, in all the requests that
+/// did not get their answer at the first attempt: runtimes give the hook 10 s (`"timeout": 10`
+/// in hooks/*.json, the README's advice), and 2 s of it stay for the rest (start-up, netlink,
+/// files, the requests answered at once).
 pub const PROCESS_BUDGET: Duration = Duration::from_secs(8);
+/// What a request may still take once the budget is spent: one quick try.
+const LAST_TRY: Duration = Duration::from_millis(250);
 /// How long one request keeps trying a cluster whose members are up but have no leader. With
 /// etcd's defaults (heartbeat 100 ms, election timeout 1 s) a dead leader is noticed within
 /// 1-2 s and replaced within one more election round.
@@ -95,8 +100,9 @@ pub struct Client {
     preferred: AtomicUsize,
     /// Set once a request failed on every endpoint.
     down: Mutex<Option<String>>,
-    /// When the client was made: no request goes on past `born + PROCESS_BUDGET`.
-    born: Instant,
+    /// Time spent so far in requests that did not get their answer at the first attempt
+    /// (bounded by `PROCESS_BUDGET`).
+    waited: Mutex<Duration>,
 }
 
 /// Why one attempt on one endpoint failed.
@@ -151,7 +157,7 @@ impl Client {
             config_path,
             preferred: AtomicUsize::new(0),
             down: Mutex::new(None),
-            born: Instant::now(),
+            waited: Mutex::new(Duration::ZERO),
         })
     }
 
@@ -263,14 +269,34 @@ impl Client {
 
     /// POST `/v3/kv/{method}` to the endpoints in turn until one answers: within the timeout
     /// while nobody answers, within `ELECTION_RIDE` once a member answered that it cannot
-    /// serve yet, never past the process budget.
+    /// serve yet, never past what is left of the process budget.
     fn call<T: for<'de> Deserialize<'de>>(&self, method: &str, body: &Value) -> Result<T> {
         if let Some(msg) = self.down.lock().map(|d| d.clone()).unwrap_or_default() {
             return Err(Error::msg(msg));
         }
-        let body = body.to_string();
         let start = Instant::now();
-        let budget_end = self.born + PROCESS_BUDGET;
+        let waited = self.waited.lock().map(|w| *w).unwrap_or_default();
+        let budget_end = start + PROCESS_BUDGET.saturating_sub(waited).max(LAST_TRY);
+        let result = self.call_within(method, body, start, budget_end);
+        if !matches!(result, Ok((_, true))) {
+            // Not answered at once: this request's time counts against the budget.
+            if let Ok(mut w) = self.waited.lock() {
+                *w += start.elapsed();
+            }
+        }
+        result.map(|(v, _)| v)
+    }
+
+    /// `call`, with the request's start and the end of the process budget; also says whether
+    /// the first attempt answered.
+    fn call_within<T: for<'de> Deserialize<'de>>(
+        &self,
+        method: &str,
+        body: &Value,
+        start: Instant,
+        budget_end: Instant,
+    ) -> Result<(T, bool)> {
+        let body = body.to_string();
         let mut deadline = (start + self.timeout).min(budget_end);
         let n = self.endpoints.len();
         let first = self.preferred.load(Ordering::Relaxed) % n;
@@ -299,7 +325,8 @@ impl Client {
                 let why = match self.attempt(endpoint, method, &body, share) {
                     Ok(text) => {
                         self.preferred.store(idx, Ordering::Relaxed);
-                        return serde_json::from_str(&text).map_err(|e| {
+                        let at_once = round == 0 && i == 0;
+                        return serde_json::from_str(&text).map(|v| (v, at_once)).map_err(|e| {
                             Error::msg(format!(
                                 "etcd at {endpoint} sent an unexpected answer to {method} ({e}): is it etcd 3.4 or later?"
                             ))
