@@ -487,3 +487,31 @@ fn a_host_cut_off_from_the_majority_is_refused_cleanly_and_recovers() {
     }
     assert!(etcd_leases(&hosts[0]).is_empty());
 }
+
+/// 3. `ipvlan-run` keeps its etcd client from setup to release: a command that runs longer
+///    than the hook's whole time budget on etcd (8 s), with the leader killed and restarted
+///    meanwhile, still gets its lease released when it ends (the budget counts only time spent
+///    waiting for answers).
+#[test]
+fn a_launcher_outliving_the_budget_still_releases_its_lease() {
+    let mut cluster = Cluster::start();
+    let host = cluster_host(&mut cluster, "l1", &[0, 1, 2]);
+    let child = host
+        .run_cmd(&["--network", "net", "--name", "job", "--", "sleep", "10"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ipvlan-run");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(leases(&host).len(), 1, "the job's lease");
+    let leader = cluster.leader();
+    cluster.kill(leader);
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.restart(leader);
+    let out = child.wait_with_output().expect("ipvlan-run");
+    assert_ok("ipvlan-run of a 10 s command", &out);
+    assert!(
+        etcd_leases(&host).is_empty(),
+        "the job's lease was not released"
+    );
+}
