@@ -32,7 +32,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 echo "== host kernel: unit and integration tests (ipvlan-only tests skip here, loudly)"
-# tests/churn_soak.rs runs 300 start/stop cycles here (~10 s); the long run is
+# tests/churn_soak.rs runs 300 start/stop cycles here (10-20 s); the long run is
 # IPVLAN_SOAK_CYCLES=10000 cargo test --test churn_soak -- --nocapture (about 10 minutes).
 cargo test --all-targets 2>&1
 
@@ -44,7 +44,7 @@ tests/package.sh
 
 echo "== etcd lease store (feature etcd): a real etcd on loopback, simulated hosts sharing a network"
 cargo test --features etcd --test etcd 2>&1
-# A three-member cluster losing members, its leader, and a partition (about a minute), and the
+# A three-member cluster losing members, its leader, and a partition (about 70 s), and the
 # etcd store's local state on a full and a read-only state dir (tests/full_disk.rs; its
 # lease-file case ran above with --all-targets).
 cargo test --features etcd --test etcd_cluster --test full_disk 2>&1

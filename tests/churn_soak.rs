@@ -10,8 +10,8 @@
 //! drifted): growth is printed, not asserted, since timing on a shared machine is not a
 //! pass/fail matter.
 //!
-//! Length: 300 cycles by default (about half a minute). The long run is one variable away:
-//! `IPVLAN_SOAK_CYCLES=10000 cargo test --test churn_soak -- --nocapture` (about 15 minutes
+//! Length: 300 cycles by default (10-20 s). The long run is one variable away:
+//! `IPVLAN_SOAK_CYCLES=10000 cargo test --test churn_soak -- --nocapture` (about 10 minutes
 //! on the 2-core development VM). Random choices print their seed; IPVLAN_TEST_SEED repeats
 //! them.
 

@@ -2,7 +2,7 @@
 //! client certificates, etcd's default timings) while members die and one is partitioned away:
 //! three simulated hosts (own namespace, config and state dirs, host id) share one `--ipam
 //! etcd` network. Run by tests/all.sh as `cargo test --features etcd --test etcd_cluster`
-//! (about a minute).
+//! (about 70 s).
 //!
 //! Partition method: member 3 runs in a network namespace of its own, joined to the namespace
 //! of members 1 and 2 by a veth pair that carries only peer traffic; nftables drop rules on
