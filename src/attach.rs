@@ -15,7 +15,7 @@ use crate::ipam::{self, Lease, LeaseStore, Owner, Request};
 use crate::link::{Driver, LinkKind, Mac};
 use crate::netlink::{Rtnl, SlaveSpec};
 use crate::netns::{Netns, Visit, write_sysctl};
-use crate::network::{Network, parent};
+use crate::network::{Network, host_access, parent};
 
 /// What a front door asks for one interface of a container, its network named but not yet
 /// loaded: from annotations, `ipvlan-run --network`, `network connect`.
@@ -185,12 +185,24 @@ fn transaction(
 ) -> Result<Vec<Vec<Lease>>> {
     let ns_path = netns.path().display().to_string();
     let mut leases = Vec::with_capacity(atts.len());
+    let mut shims = Vec::with_capacity(atts.len());
     let mut made = Vec::with_capacity(atts.len());
-    let prepared = prepare(rtnl, container, owner, atts, netns, &mut leases, &mut made);
+    let prepared = prepare(
+        rtnl,
+        container,
+        owner,
+        atts,
+        netns,
+        &mut shims,
+        &mut leases,
+        &mut made,
+    );
     // The visit happens whatever came of the links: the rollback needs its socket.
     let (err, found) = match (prepared, visit.run_with(made.clone())) {
         (Ok(()), Ok((ns, links))) => {
-            match configure_all(&ns, container, atts, &links, &leases, &ns_path) {
+            let done = configure_all(&ns, container, atts, &links, &leases, &ns_path)
+                .and_then(|()| add_host_routes(rtnl, atts, &shims, &leases));
+            match done {
                 Ok(()) => return Ok(leases),
                 Err(e) => (e, Some((ns, links))),
             }
@@ -200,6 +212,14 @@ fn transaction(
         (Err(e), Err(_)) => (e, None),
     };
     let mut errors = Vec::new();
+    for ((att, shim), held) in atts.iter().zip(&shims).zip(&leases) {
+        let addrs: Vec<IpAddr> = held.iter().map(|l| l.address).collect();
+        if shim.is_some()
+            && let Err(e) = host_access::remove_routes(rtnl, att.network, &addrs)
+        {
+            errors.push(e.context("rollback"));
+        }
+    }
     match found {
         Some((ns, links)) => {
             for (tmp, index, _) in links {
@@ -230,14 +250,17 @@ fn transaction(
     Err(Error::join(err, errors))
 }
 
-/// For each attachment in order: its parent, its leases, its slave under a temporary name in
-/// the netns. `leases` and `made` grow as they are taken, for the rollback.
+/// For each attachment in order: its parent (and the host's link to the network, with host
+/// access), its leases, its slave under a temporary name in the netns. `shims`, `leases` and
+/// `made` grow as they are taken, for the rollback.
+#[allow(clippy::too_many_arguments)]
 fn prepare(
     rtnl: &Rtnl,
     container: &str,
     owner: &Owner,
     atts: &[Attachment],
     netns: &Netns,
+    shims: &mut Vec<Option<host_access::Shim>>,
     leases: &mut Vec<Vec<Lease>>,
     made: &mut Vec<String>,
 ) -> Result<()> {
@@ -245,8 +268,11 @@ fn prepare(
     for (i, att) in atts.iter().enumerate() {
         let net = att.network;
         let parent = parent::ensure(rtnl, net)?;
+        let shim = host_access::ensure(rtnl, net, &parent)?;
         // A failed allocation gives back what it took itself.
-        leases.push(allocate(container, owner, att)?);
+        let held = allocate(container, owner, att)?;
+        shims.push(shim);
+        leases.push(held);
         let tmp = temp_name(i);
         let spec = SlaveSpec {
             driver: net.driver,
@@ -263,6 +289,22 @@ fn prepare(
                 )
             })?;
         made.push(tmp);
+    }
+    Ok(())
+}
+
+/// The host's routes to the new addresses, for the attachments whose network has host access.
+fn add_host_routes(
+    rtnl: &Rtnl,
+    atts: &[Attachment],
+    shims: &[Option<host_access::Shim>],
+    leases: &[Vec<Lease>],
+) -> Result<()> {
+    for ((att, shim), held) in atts.iter().zip(shims).zip(leases) {
+        if let Some(shim) = shim {
+            let addrs: Vec<IpAddr> = held.iter().map(|l| l.address).collect();
+            host_access::add_routes(rtnl, att.network, shim, &addrs)?;
+        }
     }
     Ok(())
 }
@@ -465,14 +507,16 @@ pub enum Release<'a> {
 }
 
 /// Undo `setup`: delete the container's links `ifnames` where its netns outlives it
-/// (pre-created netns, the launcher's netns held by a leftover process, a connected netns) and
-/// release its leases in every store given. Missing netns, link or lease count as done.
+/// (pre-created netns, the launcher's netns held by a leftover process, a connected netns),
+/// release its leases in every store given and, on those of `networks` with host access,
+/// delete the host's routes to them. Missing netns, link, lease or route count as done.
 pub fn teardown(
     stores: &[&dyn LeaseStore],
     container: &str,
     ifnames: &[&str],
     netns: Option<&Netns>,
     release: Release,
+    networks: &[&Network],
 ) -> Result<Vec<Lease>> {
     let mut errors = Errors::default();
     if let Some(ns) = netns
@@ -495,6 +539,18 @@ pub fn teardown(
             Err(e) => errors.push(e.context(format!(
                 "cannot release the leases of container {container}"
             ))),
+        }
+    }
+    for net in networks.iter().filter(|n| n.host_access.is_some()) {
+        let addrs: Vec<IpAddr> = released
+            .iter()
+            .filter(|l| l.network == net.name)
+            .map(|l| l.address)
+            .collect();
+        if let Err(e) =
+            Rtnl::current().and_then(|rtnl| host_access::remove_routes(&rtnl, net, &addrs))
+        {
+            errors.push(e.context(format!("container {container}")));
         }
     }
     errors.finish().map(|()| released)

@@ -178,7 +178,16 @@ pub fn disconnect(args: DisconnectArgs, dirs: &Dirs) -> Result<()> {
         let release = Release::Interfaces {
             network: &args.network,
         };
-        match attach::teardown(&[&**store], id, &ifnames, netns.as_ref(), release) {
+        let network = NetworkStore::new(&dirs.config).load(&args.network).ok();
+        let networks: Vec<&crate::network::Network> = network.iter().collect();
+        match attach::teardown(
+            &[&**store],
+            id,
+            &ifnames,
+            netns.as_ref(),
+            release,
+            &networks,
+        ) {
             Ok(released) => {
                 for l in released {
                     println!(

@@ -77,9 +77,13 @@ fn create(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
 }
 
 fn poststop(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
-    let (networks, ifnames) = ann.interfaces();
-    // The stores of the networks the container was set up on (lease files, etcd).
-    let stores = crate::ipam::select::for_network_names(&networks, dirs)?;
+    let (names, ifnames) = ann.interfaces();
+    // The networks the container was set up on, while they are defined: their stores (lease
+    // files, etcd) and host-access routes. A network removed meanwhile took its link and
+    // routes with it.
+    let store = NetworkStore::new(&dirs.config);
+    let networks: Vec<Network> = names.iter().filter_map(|n| store.load(n).ok()).collect();
+    let stores = crate::ipam::select::for_network_names(&names, dirs)?;
     let stores: Vec<&dyn LeaseStore> = stores.iter().map(|s| &**s).collect();
     // The links only need deleting where the netns outlives the container; a runtime-made
     // netns took them with it.
@@ -91,7 +95,15 @@ fn poststop(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
         .as_deref()
         .filter(|p| p.exists())
         .and_then(|p| Netns::open(p).ok());
-    let released = attach::teardown(&stores, state.id(), &ifnames, netns.as_ref(), Release::All)?;
+    let networks: Vec<&Network> = networks.iter().collect();
+    let released = attach::teardown(
+        &stores,
+        state.id(),
+        &ifnames,
+        netns.as_ref(),
+        Release::All,
+        &networks,
+    )?;
     for l in released {
         crate::info(&format!(
             "container {}: released {} on network {}",

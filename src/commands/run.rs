@@ -206,7 +206,8 @@ fn attach_and_run(
     // A command may leave processes holding the netns: take the links out explicitly.
     let ifnames: Vec<&str> = requests.iter().map(|r| r.ifname.as_str()).collect();
     let stores: Vec<&dyn LeaseStore> = stores.iter().map(|s| &**s).collect();
-    let torn = attach::teardown(&stores, id, &ifnames, Some(&netns), Release::All);
+    let nets: Vec<&Network> = networks.iter().collect();
+    let torn = attach::teardown(&stores, id, &ifnames, Some(&netns), Release::All, &nets);
     let status = status?;
     torn?;
     Ok(status)
@@ -286,6 +287,7 @@ fn resolve(
         gateways: args.gateway.clone(),
         ip_ranges: Vec::new(),
         aux_addresses: Vec::new(),
+        host_access: None,
     };
     let (mut net, warnings) = spec.build(id)?;
     warnings.iter().for_each(|w| crate::warn(w));

@@ -2,6 +2,7 @@
 //! Docker's ipvlan driver semantics; everything here is pure validation, so bad input is
 //! refused before anything touches the kernel or the disk.
 
+pub mod host_access;
 pub mod opts;
 pub mod parent;
 pub mod store;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::bail;
 use crate::error::Result;
 pub use crate::link::{Driver, Flag, Mode};
+pub use host_access::HostAccess;
 
 /// Version of the network file format written by this build.
 pub const VERSION: u32 = 1;
@@ -82,6 +84,9 @@ pub struct Network {
     /// Left out of the file for lease files, so such files stay as they were.
     #[serde(default, skip_serializing_if = "Ipam::is_files")]
     pub ipam: Ipam,
+    /// The host's own link to the containers (`--host-access`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_access: Option<HostAccess>,
 }
 
 /// What a user asked for (`network create` flags, `run` flags or annotations), before
@@ -99,6 +104,8 @@ pub struct NetworkSpec {
     pub gateways: Vec<IpAddr>,
     pub ip_ranges: Vec<IpNetwork>,
     pub aux_addresses: Vec<(String, IpAddr)>,
+    /// `--host-access[=ADDR[,ADDR6]]`: None without it; the addresses given, if any.
+    pub host_access: Option<Vec<IpAddr>>,
 }
 
 impl Network {
@@ -213,7 +220,13 @@ impl NetworkSpec {
             mtu: self.mtu,
             subnets,
             ipam: Ipam::Files,
+            host_access: None,
         };
+        net.host_access = self.host_access.map(|addresses| HostAccess {
+            name: host_access::link_name(&net.name, &net.id),
+            addresses,
+        });
+        net.check(Naming::Flags)?;
         // No parent means a dummy parent: containers of the network reach each other and
         // nothing else; they still get the gateway route unless --internal.
         let l3 = net.driver == Driver::Ipvlan && net.mode != Mode::L2;
@@ -232,8 +245,18 @@ impl NetworkSpec {
                 s.gateway = Some(first_host(s.subnet));
             }
         }
-        // Checked with the gateways filled in: an aux address may not be the default one.
+        // Again with the default gateways in place: an aux address or the host's address must
+        // not be one.
         net.check(Naming::Flags)?;
+        if let Some(ha) = &net.host_access {
+            host_access::check(&net, ha, "--host-access")?;
+        }
+        if net.host_access.is_some() && net.flag == Flag::Vepa {
+            warnings.push(
+                "--host-access with flag vepa: the host reaches its containers only if the switch port reflects traffic back (hairpin)"
+                    .into(),
+            );
+        }
         Ok((net, warnings))
     }
 }
@@ -360,6 +383,9 @@ impl Network {
                     );
                 }
             }
+        }
+        if let Some(ha) = &self.host_access {
+            host_access::check(self, ha, &naming.of("host_access"))?;
         }
         Ok(())
     }
