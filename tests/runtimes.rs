@@ -73,17 +73,8 @@ const SHOW_TWO: &[&str] = &[
 ];
 
 fn add_net2(lab: &Lab) {
-    lab.host.ok(&[
-        "network",
-        "create",
-        "net2",
-        "--driver",
-        driver(),
-        "--parent",
-        "p0",
-        "--subnet",
-        "10.79.0.0/24",
-    ]);
+    lab.host
+        .ok(&network_create("net2", "p0", &["--subnet", "10.79.0.0/24"]));
 }
 
 fn assert_two_attached(out: &str) {
