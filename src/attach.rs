@@ -10,7 +10,7 @@ use crate::ipam::{self, Lease, LeaseStore, Owner, Pool, Request};
 use crate::link::LinkKind;
 use crate::netlink::{Link, Rtnl, SlaveSpec};
 use crate::netns::{Netns, Visit, write_sysctl};
-use crate::network::{Network, parent};
+use crate::network::{Network, announce, parent};
 
 /// One container interface to set up.
 pub struct Attachment<'a> {
@@ -62,10 +62,15 @@ fn transaction(
     let parent = parent::ensure(rtnl, att.network)?;
     let leases = allocate(store, att)?;
     let mut made = None;
-    let Err(err) = make_link(rtnl, att, &parent, netns, visit, &leases, &mut made) else {
+    let Err(err) = make_link(rtnl, att, &parent, netns, visit, &leases, &mut made)
+        .and_then(|()| announce_leases(rtnl, att.network, parent.index, &leases))
+    else {
         return Ok(leases);
     };
     let mut errors = vec![err];
+    if let Err(e) = unannounce_leases(rtnl, att.network, &leases) {
+        errors.push(e.context("rollback"));
+    }
     if let Some((ns, index)) = made
         && let Err(e) = ns.del_link(index)
     {
@@ -81,6 +86,25 @@ fn transaction(
         )));
     }
     Err(Error::join(errors).expect("at least the setup error"))
+}
+
+/// Last step of a setup, once the container answers at its addresses: their routes for the
+/// network's BGP speaker, out of the parent (`--announce`).
+fn announce_leases(rtnl: &Rtnl, net: &Network, parent: u32, leases: &[Lease]) -> Result<()> {
+    let Some(a) = &net.announce else {
+        return Ok(());
+    };
+    let addrs: Vec<IpAddr> = leases.iter().map(|l| l.address).collect();
+    announce::add(rtnl, a, parent, &addrs).with_context(|| format!("network {}", net.name))
+}
+
+/// Withdraw the routes of `leases` from the network's announcement table, if it has one.
+fn unannounce_leases(rtnl: &Rtnl, net: &Network, leases: &[Lease]) -> Result<()> {
+    let Some(a) = &net.announce else {
+        return Ok(());
+    };
+    let addrs: Vec<IpAddr> = leases.iter().map(|l| l.address).collect();
+    announce::remove(rtnl, a, &addrs).with_context(|| format!("network {}", net.name))
 }
 
 /// Create the slave under a temporary name straight into the netns (the final name may exist
@@ -283,13 +307,16 @@ fn temp_name() -> String {
 }
 
 /// Undo `setup`: delete the container's link where its netns outlives it (pre-created netns, or
-/// the launcher's netns held by a leftover process) and release its leases. Missing netns, link
-/// or lease count as done.
+/// the launcher's netns held by a leftover process), release its leases and withdraw the
+/// routes of those on `network` (the network it was attached to, when its definition is
+/// still there). Missing netns, link, lease or route count as done; a route left behind by a
+/// teardown cut short is `gc`'s.
 pub fn teardown(
     store: &dyn LeaseStore,
     container: &str,
     ifname: &str,
     netns: Option<&Netns>,
+    network: Option<&Network>,
 ) -> Result<Vec<Lease>> {
     let mut errors = Vec::new();
     if let Some(ns) = netns
@@ -302,6 +329,18 @@ pub fn teardown(
             "cannot release the leases of container {container}"
         ))
     });
+    if let (Ok(leases), Some(net)) = (&released, network)
+        && net.announce.is_some()
+    {
+        let mine: Vec<Lease> = leases
+            .iter()
+            .filter(|l| l.network == net.name)
+            .cloned()
+            .collect();
+        if let Err(e) = Rtnl::current().and_then(|rtnl| unannounce_leases(&rtnl, net, &mine)) {
+            errors.push(e);
+        }
+    }
     match released {
         Ok(leases) if errors.is_empty() => Ok(leases),
         Ok(_) => Err(Error::join(errors).expect("not empty")),

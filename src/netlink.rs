@@ -9,15 +9,18 @@ use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rtnetlink::packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkMessage,
+    NetlinkPayload,
 };
-use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
 use rtnetlink::packet_route::link::{
     InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVlan, IpVlanFlags, IpVlanMode, LinkAttribute,
     LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
 };
-use rtnetlink::packet_route::route::RouteScope;
+use rtnetlink::packet_route::route::{
+    RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope,
+};
+use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use rtnetlink::{
     AddressMessageBuilder, LinkDummy, LinkIpVlan, LinkMacVlan, LinkMessageBuilder, LinkUnspec,
@@ -88,6 +91,19 @@ impl Rtnl {
     /// Send one request and wait for the kernel's acknowledgement; returns the message the
     /// kernel answered with before it, if any (the link a GETLINK asked for).
     fn request(&self, msg: RouteNetlinkMessage, flags: u16) -> Result<Option<RouteNetlinkMessage>> {
+        let mut answer = None;
+        self.exchange(msg, flags, |m| answer = Some(m))?;
+        Ok(answer)
+    }
+
+    /// Send one request and hand every message of the kernel's answer to `each` until the
+    /// acknowledgement (or, for a dump, the end of it).
+    fn exchange(
+        &self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        mut each: impl FnMut(RouteNetlinkMessage),
+    ) -> Result<()> {
         let seq = self.seq.get().wrapping_add(1);
         self.seq.set(seq);
         let mut req = NetlinkMessage::from(msg);
@@ -100,7 +116,6 @@ impl Rtnl {
             .send(&buf, 0)
             .map_err(|e| Error::from(e).context("cannot send a netlink request"))?;
 
-        let mut answer = None;
         let mut rx: Vec<u8> = Vec::with_capacity(RECV_BUF);
         loop {
             rx.clear();
@@ -127,12 +142,12 @@ impl Rtnl {
                 match msg.payload {
                     NetlinkPayload::Error(e) => {
                         return match e.code {
-                            None => Ok(answer),
+                            None => Ok(()),
                             Some(code) => Err(errno_error(-code.get())),
                         };
                     }
-                    NetlinkPayload::Done(_) => return Ok(answer),
-                    NetlinkPayload::InnerMessage(m) => answer = Some(m),
+                    NetlinkPayload::Done(_) => return Ok(()),
+                    NetlinkPayload::InnerMessage(m) => each(m),
                     _ => {}
                 }
             }
@@ -288,6 +303,133 @@ impl Rtnl {
         )
         .map(drop)
     }
+}
+
+/// A route to one address (/32 or /128) out of a link of this host: what the announcement
+/// table holds for each container address, and what host access routes a container by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostRoute {
+    pub address: IpAddr,
+    /// Index of the outgoing link.
+    pub dev: u32,
+    pub table: u32,
+    /// `RTPROT_*`: who made the route; deletion matches it, so others' routes are never hit.
+    pub protocol: u8,
+    /// Preferred source address of packets the host itself sends along the route.
+    pub src: Option<IpAddr>,
+}
+
+/// A route found in a table, as far as the tables' owners need to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableRoute {
+    pub destination: IpAddr,
+    pub prefix_len: u8,
+    pub protocol: u8,
+    pub dev: Option<u32>,
+}
+
+impl Rtnl {
+    /// Add `route`, or replace the one to the same address in the same table (a restart, or a
+    /// gc putting back what was lost): idempotent.
+    pub fn replace_host_route(&self, route: &HostRoute) -> Result<()> {
+        self.request(
+            RouteNetlinkMessage::NewRoute(host_route_message(route)),
+            NLM_F_CREATE | NLM_F_REPLACE,
+        )
+        .map(drop)
+    }
+
+    /// Delete `route` (matched by address, table and protocol); one that is gone is not an
+    /// error.
+    pub fn del_host_route(&self, route: &HostRoute) -> Result<()> {
+        let mut msg = host_route_message(route);
+        // The kernel matches every attribute given: leave out the link, which may be gone.
+        msg.attributes
+            .retain(|a| !matches!(a, RouteAttribute::Oif(_)));
+        match self.request(RouteNetlinkMessage::DelRoute(msg), 0) {
+            Err(e) if e.errno() == Some(libc::ESRCH) => Ok(()),
+            r => r.map(drop),
+        }
+    }
+
+    /// Every IPv4 and IPv6 route of routing table `table`, whoever made it.
+    pub fn table_routes(&self, table: u32) -> Result<Vec<TableRoute>> {
+        let mut routes = Vec::new();
+        let mut bad = None;
+        self.exchange(
+            RouteNetlinkMessage::GetRoute(RouteMessage::default()),
+            NLM_F_DUMP,
+            |m| {
+                if let RouteNetlinkMessage::NewRoute(r) = m {
+                    match decode_route(&r) {
+                        Some((t, route)) if t == table => routes.push(route),
+                        Some(_) => {}
+                        None => bad = Some(r.header.destination_prefix_length),
+                    }
+                }
+            },
+        )
+        .map_err(|e| e.context(format!("cannot list the routes of table {table}")))?;
+        if let Some(len) = bad {
+            crate::bail!("cannot decode a /{len} route the kernel listed in table {table}");
+        }
+        Ok(routes)
+    }
+}
+
+fn host_route_message(route: &HostRoute) -> RouteMessage {
+    let b = RouteMessageBuilder::<IpAddr>::new()
+        .output_interface(route.dev)
+        .table_id(route.table)
+        .protocol(RouteProtocol::from(route.protocol))
+        .scope(RouteScope::Link);
+    let full = if route.address.is_ipv4() { 32 } else { 128 };
+    let mut msg = b
+        .destination_prefix(route.address, full)
+        .expect("a full-length prefix of the address's own family")
+        .build();
+    if let Some(src) = route.src {
+        msg.attributes.push(RouteAttribute::PrefSource(src.into()));
+    }
+    msg
+}
+
+/// The table (RTA_TABLE, or the header's 8 bits) and route; None for a route of another
+/// family than IPv4 and IPv6 (there are none in a dump of those) or without destination
+/// where it needs one.
+fn decode_route(m: &RouteMessage) -> Option<(u32, TableRoute)> {
+    let mut table = u32::from(m.header.table);
+    let mut destination = None;
+    let mut dev = None;
+    for attr in &m.attributes {
+        match attr {
+            RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::Destination(RouteAddress::Inet(a)) => {
+                destination = Some(IpAddr::V4(*a))
+            }
+            RouteAttribute::Destination(RouteAddress::Inet6(a)) => {
+                destination = Some(IpAddr::V6(*a))
+            }
+            RouteAttribute::Oif(i) => dev = Some(*i),
+            _ => {}
+        }
+    }
+    // A default route carries no destination attribute.
+    let destination = match (destination, m.header.address_family) {
+        (Some(d), _) => d,
+        (None, AddressFamily::Inet) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        (None, AddressFamily::Inet6) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        (None, _) => return None,
+    };
+    Some((
+        table,
+        TableRoute {
+            destination,
+            prefix_len: m.header.destination_prefix_length,
+            protocol: m.header.protocol.into(),
+            dev,
+        },
+    ))
 }
 
 /// Kernel feature probes for `doctor`, like `ipvlan_supported`: each sends a link request the

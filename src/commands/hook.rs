@@ -83,7 +83,12 @@ fn create(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
 }
 
 fn poststop(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
-    // The store of the network the container was set up on (lease files or etcd).
+    // The network the container was set up on, while it is defined: its store (lease files
+    // or etcd) and its announcement table.
+    let network = ann
+        .network
+        .as_deref()
+        .and_then(|name| NetworkStore::new(&dirs.config).load(name).ok());
     let store = crate::ipam::select::for_network_name(ann.network.as_deref(), dirs)?;
     // The link only needs deleting where the netns outlives the container; a runtime-made
     // netns took the link with it.
@@ -95,7 +100,13 @@ fn poststop(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
         .as_deref()
         .filter(|p| p.exists())
         .and_then(|p| Netns::open(p).ok());
-    let released = attach::teardown(&*store, &state.id, ann.ifname(), netns.as_ref())?;
+    let released = attach::teardown(
+        &*store,
+        &state.id,
+        ann.ifname(),
+        netns.as_ref(),
+        network.as_ref(),
+    )?;
     for l in released {
         crate::info(&format!(
             "container {}: released {} on network {}",

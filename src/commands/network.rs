@@ -11,7 +11,7 @@ use crate::error::{Context, Result};
 use crate::ipam::{self, LeaseEntry, LeaseStore};
 use crate::netlink::Rtnl;
 use crate::network::store::NetworkStore;
-use crate::network::{Driver, Flag, Ipam, Mode, NetworkSpec, parent};
+use crate::network::{Driver, Flag, Ipam, Mode, NetworkSpec, announce, parent};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum NetworkCmd {
@@ -73,6 +73,10 @@ pub struct CreateArgs {
     /// segment (needs CONFIG_DIR/etcd.json; define the network identically on every host).
     #[arg(long, value_enum, default_value = "files")]
     pub ipam: Ipam,
+    /// Put each container address as a /32 or /128 route into routing TABLE, for a BGP
+    /// speaker to announce (default table 251; see ipvlan-hook(8), ROUTE ANNOUNCEMENT).
+    #[arg(long, value_name = "TABLE", num_args = 0..=1, require_equals = true)]
+    pub announce: Option<Option<u32>>,
 }
 
 pub fn run(cmd: NetworkCmd, dirs: &Dirs) -> Result<()> {
@@ -141,6 +145,9 @@ impl From<CreateArgs> for NetworkSpec {
             subnets: args.subnet,
             gateways: args.gateway,
             ip_ranges: args.ip_range,
+            announce: args
+                .announce
+                .map(|table| table.unwrap_or(announce::DEFAULT_TABLE)),
         }
     }
 }
@@ -157,9 +164,18 @@ fn create(args: CreateArgs, networks: &NetworkStore, dirs: &Dirs) -> Result<()> 
     parent::plan(&rtnl, &mut net)?;
     for other in networks.list()? {
         net.check_shares_parent_with(&other)?;
+        announce::check_shares_table_with(&net, &other)?;
     }
     // Input errors first; then whether this kernel can do it at all.
     rtnl.require(net.driver)?;
+    if let Some(a) = &net.announce {
+        announce::check_table_free(&rtnl, a.table)?;
+        if net.driver == Driver::Macvlan {
+            crate::warn(
+                "--announce on a macvlan network: peers route to this host's address, and macvlan containers have MAC addresses of their own; this host must forward to them (ip_forward=1 and a link to its containers, such as --host-access)",
+            );
+        }
+    }
     // An etcd network's address plan must agree with the other hosts' (fails closed).
     crate::ipam::select::register(&net, dirs)?;
     parent::ensure(&rtnl, &net)?;
@@ -227,6 +243,10 @@ fn remove(name: &str, force: bool, networks: &NetworkStore, dirs: &Dirs) -> Resu
             let rtnl = Rtnl::current()?;
             parent::remove_owned(&rtnl, &net).with_context(|| format!("network {name}"))?;
         }
+    }
+    if let Some(a) = &net.announce {
+        let rtnl = Rtnl::current()?;
+        announce::remove_network(&rtnl, a, &net).with_context(|| format!("network {name}"))?;
     }
     if let Some(Err(e)) = store.as_deref().map(|s| ipam::remove_network(s, name)) {
         tolerate(e)?;

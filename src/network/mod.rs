@@ -2,6 +2,7 @@
 //! Docker's ipvlan driver semantics; everything here is pure validation, so bad input is
 //! refused before anything touches the kernel or the disk.
 
+pub mod announce;
 pub mod parent;
 pub mod store;
 
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::bail;
 use crate::error::Result;
 pub use crate::link::{Driver, Flag, Mode};
+use announce::Announce;
 
 /// Version of the network file format written by this build.
 pub const VERSION: u32 = 1;
@@ -77,6 +79,9 @@ pub struct Network {
     /// Left out of the file for lease files, so such files stay as they were.
     #[serde(default, skip_serializing_if = "Ipam::is_files")]
     pub ipam: Ipam,
+    /// Container routes for a BGP speaker (`--announce`); none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announce: Option<Announce>,
 }
 
 /// What a user asked for (`network create` flags, `run` flags or annotations), before
@@ -93,6 +98,8 @@ pub struct NetworkSpec {
     pub subnets: Vec<IpNetwork>,
     pub gateways: Vec<IpAddr>,
     pub ip_ranges: Vec<IpNetwork>,
+    /// Routing table of `--announce`.
+    pub announce: Option<u32>,
 }
 
 impl Network {
@@ -192,6 +199,7 @@ impl NetworkSpec {
             mtu: self.mtu,
             subnets,
             ipam: Ipam::Files,
+            announce: self.announce.map(Announce::new),
         };
         net.check(Naming::Flags)?;
         // No parent means a dummy parent: containers of the network reach each other and
@@ -260,6 +268,12 @@ impl Network {
                 self.mode,
                 naming.of("flag")
             );
+        }
+        if let Some(a) = &self.announce {
+            a.check(match naming {
+                Naming::Flags => "--announce",
+                Naming::Keys => "announce.table",
+            })?;
         }
         if let Some(mtu) = self.mtu {
             let min = if self.has_family(true) { 1280 } else { 68 };
