@@ -652,3 +652,146 @@ fn container_addr(ctr: &Ns) -> String {
         .expect("container address")
         .to_string()
 }
+
+/// FRR's zebra and bgpd in a namespace, under a path space of their own in /var/run/frr;
+/// killed, and the path space removed, when dropped.
+struct Frr {
+    daemons: Vec<Child>,
+    run_dir: PathBuf,
+}
+
+impl Frr {
+    fn start(ns: &Ns, conf: &Path, pathspace: &str) -> Frr {
+        let run_dir = Path::new("/var/run/frr").join(pathspace);
+        std::fs::create_dir_all(&run_dir).unwrap();
+        Command::new("chown")
+            .args(["frr:frr"])
+            .arg(&run_dir)
+            .status()
+            .expect("chown");
+        let daemons = ["zebra", "bgpd"]
+            .iter()
+            .map(|d| {
+                let child = ns
+                    .cmd(Path::new("/usr/lib/frr").join(d))
+                    .arg("-N")
+                    .arg(pathspace)
+                    .arg("-f")
+                    .arg(conf)
+                    .arg("-i")
+                    .arg(run_dir.join(format!("{d}.pid")))
+                    .arg("--log")
+                    .arg(format!(
+                        "file:{}",
+                        run_dir.join(format!("{d}.log")).display()
+                    ))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("start {d}: {e}"));
+                // bgpd connects to zebra's socket: let zebra make it first.
+                std::thread::sleep(Duration::from_millis(500));
+                child
+            })
+            .collect();
+        Frr { daemons, run_dir }
+    }
+}
+
+impl Drop for Frr {
+    fn drop(&mut self) {
+        for d in &mut self.daemons {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+    }
+}
+
+/// The shipped FRR snippet, on this host's kernel (FRR is not in the VM image): a container's
+/// route reaches the router through zebra's import-table and bgpd, a route of the table
+/// outside the prefix-list does not, and poststop withdraws it.
+#[test]
+fn frr_snippet_announces_the_table() {
+    if std::env::var_os("IPVLAN_HOOK_VM").is_some() {
+        skipped(
+            "frr_snippet_announces_the_table",
+            "FRR is not in the VM image; this runs in the host suite",
+        );
+        return;
+    }
+    assert!(
+        Path::new("/usr/lib/frr/zebra").exists(),
+        "FRR is missing: apt-get install frr (tests/all.sh does)"
+    );
+    let router = Ns::new();
+    let a = Host::new("ann-frr");
+    router.sh(&format!(
+        "ip link add ra type veth peer name up0 netns {} && ip addr add 10.99.1.2/24 dev ra && ip link set ra up",
+        a.ns.pid()
+    ));
+    a.ns.sh("ip addr add 10.99.1.1/24 dev up0 && ip link set up0 up");
+    a.ok(&[
+        "network",
+        "create",
+        "net",
+        "--driver",
+        driver(),
+        "--parent",
+        "up0",
+        "--subnet",
+        "10.1.1.0/24",
+        "--announce",
+    ]);
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/announce/frr.conf"),
+    )
+    .expect("read packaging/announce/frr.conf");
+    assert!(shipped.contains("10.1.100.0/24") && shipped.contains("192.0.2.1"));
+    let conf = a.dir().join("frr.conf");
+    std::fs::write(
+        &conf,
+        shipped
+            .replace("10.1.100.0/24", "10.1.1.0/24")
+            .replace("192.0.2.1", "10.99.1.2"),
+    )
+    .unwrap();
+    let bird_r = Bird::start(
+        &router,
+        a.dir(),
+        "router",
+        &router_bird_conf(&[("hostA", "10.99.1.1", 65001)]),
+    );
+    let _frr = Frr::start(&a.ns, &conf, &format!("ipvh-test-{}", std::process::id()));
+    bird_r.wait_established(1);
+
+    // Another program's route in the table, outside the networks' subnets: never announced.
+    a.ns.sh(&format!(
+        "ip route add 10.2.0.7/32 dev up0 table {TABLE} proto 158"
+    ));
+    let monitor = Monitor::start(&router);
+    let (ctr, addr) = container(&a, "a1");
+    let returned = Instant::now();
+    let seen = monitor.wait(&addr, false, Duration::from_secs(30));
+    assert!(
+        seen.is_some(),
+        "FRR did not announce {addr}: {}",
+        bird_r.birdc("show route all")
+    );
+    let stopping = Instant::now();
+    poststop(&a, "a1");
+    drop(ctr);
+    let gone = monitor.wait(&addr, true, Duration::from_secs(30));
+    assert!(gone.is_some(), "FRR did not withdraw {addr}");
+    let _ = writeln!(
+        std::io::stderr(),
+        "announce (FRR): route at the router {:.1} ms after createRuntime returned, withdrawn {:.1} ms after poststop started",
+        ms(returned, seen.unwrap()),
+        ms(stopping, gone.unwrap())
+    );
+    assert!(
+        router.sh("ip route show 10.2.0.7/32").is_empty(),
+        "FRR announced a route outside the prefix-list"
+    );
+}
