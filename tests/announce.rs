@@ -142,7 +142,7 @@ fn routes_follow_leases_and_bad_tables_are_refused() {
     assert!(table(&host).contains(&addr) && !table(&host).contains("10.1.1.99"));
     let doctor = text(&host.hook(&["doctor", "--hooks-dir", "/nonexistent"]).stdout);
     assert!(
-        doctor.contains("2 route(s) of proto 158, as leased"),
+        doctor.contains("2 route(s) of proto ipvlan-hook (158), as leased"),
         "{doctor}"
     );
 

@@ -61,6 +61,7 @@ complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __f
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l mtu -r
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l ipam -d 'Where leases live: this host\'s lease files, or etcd, shared by the hosts of a layer 2 segment (needs CONFIG_DIR/etcd.json; define the network identically on every host)' -r -f -a "files\t''
 etcd\t''"
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l announce -d 'Put each container address as a /32 or /128 route into routing TABLE, for a BGP speaker to announce (default table 251; see ipvlan-hook(8), ROUTE ANNOUNCEMENT)' -r
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l config-dir -d 'Where network definitions and the policy live' -r -F
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l state-dir -d 'Where leases and locks live' -r -F
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l internal -d 'No default route in containers'

@@ -303,7 +303,11 @@ fn announce_tables(out: &mut Checks, dirs: &Dirs) {
             Err(e) => out.fail(check, e),
             Ok((n, d)) if d.is_empty() => out.pass(
                 check,
-                format!("{n} route(s) of proto {}, as leased", announce.protocol),
+                format!(
+                    "{n} route(s) of proto {} ({}), as leased",
+                    announce::PROTOCOL_NAME,
+                    announce.protocol
+                ),
             ),
             Ok((_, d)) => {
                 let list = |v: &[std::net::IpAddr]| {

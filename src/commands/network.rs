@@ -20,6 +20,7 @@ pub enum NetworkCmd {
   ipvlan-hook network create db_net --parent eth0 --subnet 192.168.1.0/24
   ipvlan-hook network create vlan20 --parent eth0.20 --subnet 192.168.20.0/24 --gateway 192.168.20.1
   ipvlan-hook network create l3net --parent eth0 --mode l3 --subnet 10.1.100.0/24 --subnet 10.1.101.0/24
+  ipvlan-hook network create bgpnet --parent eth1 --mode l3 --subnet 10.1.1.0/24 --announce   # routes in table 251 for BIRD/FRR
   ipvlan-hook network create isolated --subnet 192.168.1.0/24     # dummy parent, no default route")]
     Create(CreateArgs),
     /// Remove networks (and the parent links they created).

@@ -244,21 +244,27 @@ mod tests {
     }
 
     #[test]
+    fn packages_register_the_protocol_name() {
+        let shipped = include_str!("../../packaging/iproute2/ipvlan-hook.conf");
+        let number = PROTOCOL.to_string();
+        assert!(
+            shipped
+                .lines()
+                .any(|l| l.split_whitespace().eq([number.as_str(), PROTOCOL_NAME])),
+            "packaging/iproute2/ipvlan-hook.conf does not name {PROTOCOL} {PROTOCOL_NAME}"
+        );
+    }
+
+    #[test]
     fn drift_names_missing_and_stale_addresses() {
-        let set =
-            |v: &[&str]| -> BTreeSet<IpAddr> { v.iter().map(|a| a.parse().unwrap()).collect() };
+        let ips = |v: &[&str]| -> Vec<IpAddr> { v.iter().map(|a| a.parse().unwrap()).collect() };
+        let set = |v: &[&str]| -> BTreeSet<IpAddr> { ips(v).into_iter().collect() };
         let d = Drift::between(
             &set(&["10.0.0.2", "10.0.0.3", "fd00::2"]),
             &set(&["10.0.0.3", "10.0.0.9"]),
         );
-        assert_eq!(
-            d.missing,
-            vec![
-                set(&["10.0.0.2"]).into_iter().next().unwrap(),
-                "fd00::2".parse().unwrap()
-            ]
-        );
-        assert_eq!(d.stale, vec!["10.0.0.9".parse::<IpAddr>().unwrap()]);
+        assert_eq!(d.missing, ips(&["10.0.0.2", "fd00::2"]));
+        assert_eq!(d.stale, ips(&["10.0.0.9"]));
         assert!(Drift::between(&set(&["10.0.0.3"]), &set(&["10.0.0.3"])).is_empty());
     }
 }
