@@ -401,34 +401,15 @@ impl Lab {
             ));
             let subnet = format!("10.1.{n}.0/24");
             if driver() == "ipvlan" {
-                host.ok(&[
-                    "network",
-                    "create",
-                    "net",
-                    "--parent",
+                host.ok(&network_create(
                     "up0",
-                    "--mode",
-                    "l3",
-                    "--subnet",
-                    &subnet,
-                    "--announce",
-                ]);
+                    &["--mode", "l3", "--subnet", &subnet, "--announce"],
+                ));
             } else {
                 // macvlan containers have MAC addresses of their own: the host reaches them
                 // through a macvlan link of its own on the parent (what --host-access makes),
                 // holds their gateway, and forwards.
-                host.ok(&[
-                    "network",
-                    "create",
-                    "net",
-                    "--driver",
-                    "macvlan",
-                    "--parent",
-                    "up0",
-                    "--subnet",
-                    &subnet,
-                    "--announce",
-                ]);
+                host.ok(&network_create("up0", &["--subnet", &subnet, "--announce"]));
                 host.ns.sh(&format!(
                     "ip link add shim link up0 type macvlan mode bridge && ip addr add 10.1.{n}.1/32 dev shim && ip link set shim up && ip route add {subnet} dev shim && sysctl -qw net.ipv4.ip_forward=1"
                 ));
@@ -732,18 +713,10 @@ fn frr_snippet_announces_the_table() {
         a.ns.pid()
     ));
     a.ns.sh("ip addr add 10.99.1.1/24 dev up0 && ip link set up0 up");
-    a.ok(&[
-        "network",
-        "create",
-        "net",
-        "--driver",
-        driver(),
-        "--parent",
+    a.ok(&network_create(
         "up0",
-        "--subnet",
-        "10.1.1.0/24",
-        "--announce",
-    ]);
+        &["--subnet", "10.1.1.0/24", "--announce"],
+    ));
     let shipped = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/announce/frr.conf"),
     )
