@@ -17,6 +17,10 @@ use common::*;
 
 const TABLE: &str = "251";
 
+// The speakers' configurations as the packages ship them, built in: the VM has no checkout.
+const BIRD_SNIPPET: &str = include_str!("../packaging/announce/bird.conf");
+const FRR_SNIPPET: &str = include_str!("../packaging/announce/frr.conf");
+
 /// A container on `host`'s network `net`, set up by the hook; returns it and its address.
 fn container(host: &Host, id: &str) -> (Ns, String) {
     let ctr = Ns::new();
@@ -270,10 +274,7 @@ impl Drop for Bird {
 /// The shipped BIRD snippet with this host's values: the defines and the neighbour replaced,
 /// each of which must be found (a reshaped snippet fails the test, not silently passes).
 fn host_bird_conf(router_id: &str, subnet: &str, local_as: u32, neighbor: &str) -> String {
-    let shipped = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/announce/bird.conf"),
-    )
-    .expect("read packaging/announce/bird.conf");
+    let shipped = BIRD_SNIPPET;
     let mut conf = format!("router id {router_id};\nprotocol device {{}}\n");
     let mut found = 0;
     for line in shipped.lines() {
@@ -717,10 +718,7 @@ fn frr_snippet_announces_the_table() {
         "up0",
         &["--subnet", "10.1.1.0/24", "--announce"],
     ));
-    let shipped = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/announce/frr.conf"),
-    )
-    .expect("read packaging/announce/frr.conf");
+    let shipped = FRR_SNIPPET;
     assert!(shipped.contains("10.1.100.0/24") && shipped.contains("192.0.2.1"));
     let conf = a.dir().join("frr.conf");
     std::fs::write(
