@@ -5,8 +5,8 @@
 
 use std::net::IpAddr;
 
-use crate::error::{Context, Error, Result};
-use crate::ipam::{self, Lease, LeaseStore, Owner, Pool, Request};
+use crate::error::{Context, Error, Errors, Result};
+use crate::ipam::{self, Lease, LeaseStore, Request};
 use crate::link::LinkKind;
 use crate::netlink::{Link, Rtnl, SlaveSpec};
 use crate::netns::{Netns, Visit, write_sysctl};
@@ -15,13 +15,10 @@ use crate::network::{Network, announce, parent};
 /// One container interface to set up.
 pub struct Attachment<'a> {
     pub network: &'a Network,
-    pub container: &'a str,
-    pub ifname: &'a str,
-    pub static_v4: Option<IpAddr>,
-    pub static_v6: Option<IpAddr>,
+    /// Its container, interface name and addresses, as IPAM leases them.
+    pub request: Request<'a>,
     /// Overrides the network's MTU (default: the parent's).
     pub mtu: Option<u32>,
-    pub owner: Owner,
 }
 
 pub fn setup(
@@ -67,7 +64,7 @@ fn transaction(
     else {
         return Ok(leases);
     };
-    let mut errors = vec![err];
+    let mut errors = Vec::new();
     if let Err(e) = unannounce_leases(rtnl, att.network, &leases) {
         errors.push(e.context("rollback"));
     }
@@ -79,13 +76,13 @@ fn transaction(
             netns.path().display()
         )));
     }
-    if let Err(e) = ipam::release(store, att.container) {
+    if let Err(e) = ipam::release(store, att.request.container) {
         errors.push(e.context(format!(
             "rollback: cannot release the leases of container {}",
-            att.container
+            att.request.container
         )));
     }
-    Err(Error::join(errors).expect("at least the setup error"))
+    Err(Error::join(err, errors))
 }
 
 /// Last step of a setup, once the container answers at its addresses: their routes for the
@@ -137,7 +134,7 @@ fn make_link(
     })?;
     let (ns, index, sysctls) = visit.run_with(tmp.clone())?;
     let ns = &made.insert((ns, index)).0;
-    let ifname = att.ifname;
+    let ifname = att.request.ifname;
     sysctls.with_context(|| format!("interface {ifname} in netns {ns_path}"))?;
     rename(ns, index, att, &ns_path)
         .with_context(|| format!("cannot rename {tmp} to {ifname} in netns {ns_path}"))?;
@@ -145,31 +142,8 @@ fn make_link(
 }
 
 fn allocate(store: &dyn LeaseStore, att: &Attachment) -> Result<Vec<Lease>> {
-    let net = att.network;
-    let pools: Vec<Pool> = net
-        .subnets
-        .iter()
-        .map(|s| Pool {
-            subnet: s.subnet,
-            ip_range: s.ip_range,
-            gateway: s.gateway,
-        })
-        .collect();
-    ipam::allocate(
-        store,
-        &Request {
-            network: &net.name,
-            container: att.container,
-            ifname: att.ifname,
-            pools: &pools,
-            want_v4: net.has_family(false),
-            want_v6: net.has_family(true),
-            static_v4: att.static_v4,
-            static_v6: att.static_v6,
-            owner: att.owner.clone(),
-        },
-    )
-    .with_context(|| format!("container {}", att.container))
+    ipam::allocate(store, &att.request)
+        .with_context(|| format!("container {}", att.request.container))
 }
 
 /// Address, raise and route the new link.
@@ -181,7 +155,7 @@ fn configure(
     ns_path: &str,
 ) -> Result<()> {
     let net = att.network;
-    let ifname = att.ifname;
+    let ifname = att.request.ifname;
     for l in leases {
         add_address(ns, index, l, &net.parent).with_context(|| {
             format!(
@@ -211,7 +185,7 @@ fn configure(
             // rather than fail the container (moby#48576).
             Err(e) if e.errno() == Some(libc::EEXIST) => crate::warn(&format!(
                 "container {}: netns {ns_path} already has a default route; not adding default {via}",
-                att.container
+                att.request.container
             )),
             r => r.with_context(|| format!("cannot add default route {via} in netns {ns_path}"))?,
         }
@@ -224,16 +198,16 @@ fn configure(
 /// anything else there is not ours to touch: in a shared netns (a pod) it may be another
 /// container's interface. Looking only when the name is taken saves a request per setup.
 fn rename(ns: &Rtnl, index: u32, att: &Attachment, ns_path: &str) -> Result<()> {
-    let ifname = att.ifname;
-    match ns.rename(index, ifname, att.container) {
+    let ifname = att.request.ifname;
+    match ns.rename(index, ifname, att.request.container) {
         Err(e) if e.errno() == Some(libc::EEXIST) => {}
         r => return r,
     }
     let Some(old) = ns.link(ifname)? else {
         // Gone in between: the name is free now.
-        return ns.rename(index, ifname, att.container);
+        return ns.rename(index, ifname, att.request.container);
     };
-    if !is_ours(&old, att.container) {
+    if !is_ours(&old, att.request.container) {
         let owner = match (&old.kind, &old.alias) {
             (Some(k), Some(a)) if k.is_slave() => format!("it belongs to container {a}"),
             _ => "ipvlan-hook did not create it".to_string(),
@@ -244,7 +218,7 @@ fn rename(ns: &Rtnl, index: u32, att: &Attachment, ns_path: &str) -> Result<()> 
     }
     ns.del_link(old.index)
         .with_context(|| format!("cannot replace the old {ifname} in netns {ns_path}"))?;
-    ns.rename(index, ifname, att.container)
+    ns.rename(index, ifname, att.request.container)
 }
 
 /// Did the hook create `link` for `container`?
@@ -318,21 +292,20 @@ pub fn teardown(
     netns: Option<&Netns>,
     network: Option<&Network>,
 ) -> Result<Vec<Lease>> {
-    let mut errors = Vec::new();
+    let mut errors = Errors::default();
     if let Some(ns) = netns
         && let Err(e) = delete_slave(container, ifname, ns)
     {
         errors.push(e);
     }
-    let released = ipam::release(store, container).map_err(|e| {
-        e.context(format!(
+    let released = ipam::release(store, container).unwrap_or_else(|e| {
+        errors.push(e.context(format!(
             "cannot release the leases of container {container}"
-        ))
+        )));
+        Vec::new()
     });
-    if let (Ok(leases), Some(net)) = (&released, network)
-        && net.announce.is_some()
-    {
-        let mine: Vec<Lease> = leases
+    if let Some(net) = network.filter(|n| n.announce.is_some()) {
+        let mine: Vec<Lease> = released
             .iter()
             .filter(|l| l.network == net.name)
             .cloned()
@@ -341,14 +314,7 @@ pub fn teardown(
             errors.push(e);
         }
     }
-    match released {
-        Ok(leases) if errors.is_empty() => Ok(leases),
-        Ok(_) => Err(Error::join(errors).expect("not empty")),
-        Err(e) => {
-            errors.push(e);
-            Err(Error::join(errors).expect("not empty"))
-        }
-    }
+    errors.finish().map(|()| released)
 }
 
 fn delete_slave(container: &str, ifname: &str, netns: &Netns) -> Result<()> {

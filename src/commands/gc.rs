@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::dirs::Dirs;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Error, Errors, Result};
 use crate::ipam::{self, Lease, LeaseEntry, LeaseFiles, select};
 use crate::netlink::Rtnl;
 use crate::network::announce::{self, Announce, Drift};
@@ -23,7 +23,7 @@ pub fn run(dry_run: bool, dirs: &Dirs) -> Result<()> {
             );
         }
     };
-    let mut errors = Vec::new();
+    let mut errors = Errors::default();
     match ipam::gc(&LeaseFiles::new(&dirs.state), dry_run) {
         Ok(leases) => print(leases),
         Err(e) => errors.push(e),
@@ -49,7 +49,7 @@ pub fn run(dry_run: bool, dirs: &Dirs) -> Result<()> {
         }
         Err(e) => errors.push(e),
     }
-    Error::join(errors).map_or(Ok(()), Err)
+    errors.finish()
 }
 
 fn print_drift(announce: &Announce, drift: &Drift, dry_run: bool) {

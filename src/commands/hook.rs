@@ -7,7 +7,7 @@ use crate::attach::{self, Attachment};
 use crate::bail;
 use crate::dirs::Dirs;
 use crate::error::{Context, Result};
-use crate::ipam::Owner;
+use crate::ipam::{Owner, Request};
 use crate::netlink::Rtnl;
 use crate::netns::Netns;
 use crate::network::Network;
@@ -59,12 +59,12 @@ fn create(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
     let rtnl = Rtnl::current()?;
     let att = Attachment {
         network: &network,
-        container: id,
-        ifname: ann.ifname(),
-        static_v4: ann.ipv4.map(|(a, _)| a),
-        static_v6: ann.ipv6.map(|(a, _)| a),
+        request: Request {
+            static_v4: ann.ipv4.map(|(a, _)| a),
+            static_v6: ann.ipv6.map(|(a, _)| a),
+            ..Request::new(&network, id, ann.ifname(), owner)
+        },
         mtu: ann.mtu,
-        owner,
     };
     let store = crate::ipam::select::for_network(&network, dirs)?;
     let leases = attach::setup(&rtnl, &*store, &att, &netns)?;
@@ -74,7 +74,7 @@ fn create(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
         .collect();
     crate::info(&format!(
         "container {id}: {} {} on network {} ({})",
-        att.ifname,
+        att.request.ifname,
         addrs.join(" "),
         network.name,
         network.parent

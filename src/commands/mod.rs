@@ -1,13 +1,13 @@
 //! One file per front door (`hook`, `run`) and per verb (`network`, `lease`, `gc`,
 //! `doctor`); `examples` holds the help texts' examples.
 
-pub mod doctor;
-pub mod examples;
-pub mod gc;
-pub mod hook;
-pub mod lease;
+pub(crate) mod doctor;
+pub(crate) mod examples;
+pub(crate) mod gc;
+pub(crate) mod hook;
+pub(crate) mod lease;
 pub mod network;
-pub mod run;
+pub(crate) mod run;
 
 /// Output format of the listing commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -42,8 +42,7 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> crate::error::Result<()> {
-    let text =
-        serde_json::to_string_pretty(value).map_err(|e| crate::error::Error::msg(e.to_string()))?;
+    let text = serde_json::to_string_pretty(value)?;
     println!("{text}");
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::bail;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Errors, Result};
 use crate::netlink::{HostRoute, Rtnl};
 use crate::network::{Network, overlaps};
 
@@ -140,15 +140,16 @@ pub fn add(rtnl: &Rtnl, announce: &Announce, dev: u32, addresses: &[IpAddr]) -> 
 
 /// Take the routes of `addresses` out of the table; every one is tried, every error reported.
 pub fn remove(rtnl: &Rtnl, announce: &Announce, addresses: &[IpAddr]) -> Result<()> {
-    let errors: Vec<Error> = addresses
-        .iter()
-        .filter_map(|&a| {
-            rtnl.del_host_route(&announce.route(a, 0))
-                .with_context(|| format!("cannot delete route {a} from table {}", announce.table))
-                .err()
-        })
-        .collect();
-    Error::join(errors).map_or(Ok(()), Err)
+    let mut errors = Errors::default();
+    for &a in addresses {
+        if let Err(e) = rtnl.del_host_route(&announce.route(a, 0)) {
+            errors.push(e.context(format!(
+                "cannot delete route {a} from table {}",
+                announce.table
+            )));
+        }
+    }
+    errors.finish()
 }
 
 /// The table's routes of our protocol (the addresses), to compare with the leases.
@@ -179,12 +180,17 @@ pub fn reconcile(
         &announced(rtnl, announce)?,
     );
     if !dry_run {
-        let added = drift
-            .missing
-            .iter()
-            .try_for_each(|a| add(rtnl, announce, leased[a], &[*a]));
-        let removed = remove(rtnl, announce, &drift.stale);
-        Error::join(added.err().into_iter().chain(removed.err()).collect()).map_or(Ok(()), Err)?;
+        // Every repair is tried, whichever fails.
+        let mut errors = Errors::default();
+        for a in &drift.missing {
+            if let Err(e) = add(rtnl, announce, leased[a], &[*a]) {
+                errors.push(e);
+            }
+        }
+        if let Err(e) = remove(rtnl, announce, &drift.stale) {
+            errors.push(e);
+        }
+        errors.finish()?;
     }
     Ok(drift)
 }
