@@ -38,7 +38,7 @@ fn container(host: &Host, id: &str) -> (Ns, String) {
         "createRuntime {id}: {}",
         text(&out.stderr)
     );
-    let addr = container_addr(&ctr);
+    let addr = container_ip(&ctr, false);
     (ctr, addr)
 }
 
@@ -273,20 +273,22 @@ impl Drop for Bird {
 
 /// The shipped BIRD snippet with this host's values: the defines and the neighbour replaced,
 /// each of which must be found (a reshaped snippet fails the test, not silently passes).
-fn host_bird_conf(router_id: &str, subnet: &str, local_as: u32, neighbor: &str) -> String {
+fn host_bird_conf(n: u8, local_as: u32) -> String {
     let shipped = BIRD_SNIPPET;
-    let mut conf = format!("router id {router_id};\nprotocol device {{}}\n");
+    let mut conf = format!("router id 10.99.{n}.1;\nprotocol device {{}}\n");
     let mut found = 0;
     for line in shipped.lines() {
         let t = line.trim_start();
         let replaced = if t.starts_with("define IPVH_TABLE =") {
             format!("define IPVH_TABLE = {TABLE};")
         } else if t.starts_with("define IPVH_NETS4 =") {
-            format!("define IPVH_NETS4 = [ {subnet}{{32,32}} ];")
+            format!("define IPVH_NETS4 = [ 10.1.{n}.0/24{{32,32}} ];")
+        } else if t.starts_with("define IPVH_NETS6 =") {
+            format!("define IPVH_NETS6 = [ fd00:{n}::/64{{128,128}} ];")
         } else if t.starts_with("define IPVH_LOCAL_AS =") {
             format!("define IPVH_LOCAL_AS = {local_as};")
         } else if t.starts_with("neighbor ") {
-            format!("neighbor {neighbor} as 65000;")
+            format!("neighbor 10.99.{n}.2 as 65000;")
         } else {
             conf.push_str(line);
             conf.push('\n');
@@ -297,7 +299,7 @@ fn host_bird_conf(router_id: &str, subnet: &str, local_as: u32, neighbor: &str) 
         conf.push('\n');
     }
     assert_eq!(
-        found, 4,
+        found, 5,
         "the shipped snippet no longer has the lines this test sets"
     );
     conf
@@ -307,11 +309,11 @@ fn host_bird_conf(router_id: &str, subnet: &str, local_as: u32, neighbor: &str) 
 /// peer's max-prefix) and installs in its kernel.
 fn router_bird_conf(peers: &[(&str, &str, u32)]) -> String {
     let mut conf = String::from(
-        "router id 10.99.0.254;\nprotocol device {}\nprotocol kernel { ipv4 { import none; export where source = RTS_BGP; }; }\n",
+        "router id 10.99.0.254;\nprotocol device {}\nprotocol kernel { ipv4 { import none; export where source = RTS_BGP; }; }\nprotocol kernel { ipv6 { import none; export where source = RTS_BGP; }; }\n",
     );
     for (name, addr, asn) in peers {
         conf.push_str(&format!(
-            "protocol bgp {name} {{ local as 65000; neighbor {addr} as {asn}; graceful restart on;\n  ipv4 {{ import where net ~ [ 10.1.0.0/16{{32,32}} ]; import limit 1000 action restart; export none; }}; }}\n"
+            "protocol bgp {name} {{ local as 65000; neighbor {addr} as {asn}; graceful restart on;\n  ipv4 {{ import where net ~ [ 10.1.0.0/16{{32,32}} ]; import limit 1000 action restart; export none; }};\n  ipv6 {{ import where net ~ [ fd00::/16{{128,128}} ]; import limit 1000 action restart; export none; }}; }}\n"
         ));
     }
     conf
@@ -391,28 +393,39 @@ impl Lab {
         let a = Host::new(&format!("{tag}-a"));
         let b = Host::new(&format!("{tag}-b"));
         let dir = a.dir().to_path_buf();
-        router.sh("sysctl -qw net.ipv4.ip_forward=1");
+        router.sh("sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1");
         for (host, name, n) in [(&a, "ra", 1), (&b, "rb", 2)] {
             router.sh(&format!(
-                "ip link add {name} type veth peer name up0 netns {} && ip addr add 10.99.{n}.2/24 dev {name} && ip link set {name} up",
+                "ip link add {name} type veth peer name up0 netns {} && ip addr add 10.99.{n}.2/24 dev {name} && ip addr add fd99:{n}::2/64 dev {name} nodad && ip link set {name} up",
                 host.ns.pid()
             ));
             host.ns.sh(&format!(
-                "ip addr add 10.99.{n}.1/24 dev up0 && ip link set up0 up && ip route add default via 10.99.{n}.2"
+                "ip addr add 10.99.{n}.1/24 dev up0 && ip addr add fd99:{n}::1/64 dev up0 nodad && ip link set up0 up && ip route add default via 10.99.{n}.2 && ip -6 route add default via fd99:{n}::2"
             ));
-            let subnet = format!("10.1.{n}.0/24");
+            let (v4, v6) = (format!("10.1.{n}.0/24"), format!("fd00:{n}::/64"));
             if driver() == "ipvlan" {
                 host.ok(&network_create(
                     "up0",
-                    &["--mode", "l3", "--subnet", &subnet, "--announce"],
+                    &[
+                        "--mode",
+                        "l3",
+                        "--subnet",
+                        &v4,
+                        "--subnet",
+                        &v6,
+                        "--announce",
+                    ],
                 ));
             } else {
                 // macvlan containers have MAC addresses of their own: the host reaches them
                 // through a macvlan link of its own on the parent (what --host-access makes),
-                // holds their gateway, and forwards.
-                host.ok(&network_create("up0", &["--subnet", &subnet, "--announce"]));
+                // holds their gateways, and forwards.
+                host.ok(&network_create(
+                    "up0",
+                    &["--subnet", &v4, "--subnet", &v6, "--announce"],
+                ));
                 host.ns.sh(&format!(
-                    "ip link add shim link up0 type macvlan mode bridge && ip addr add 10.1.{n}.1/32 dev shim && ip link set shim up && ip route add {subnet} dev shim && sysctl -qw net.ipv4.ip_forward=1"
+                    "ip link add shim link up0 type macvlan mode bridge && ip addr add 10.1.{n}.1/32 dev shim && ip addr add fd00:{n}::1/128 dev shim nodad && ip link set shim up && ip route add {v4} dev shim && ip -6 route add {v6} dev shim && sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1"
                 ));
             }
         }
@@ -422,18 +435,8 @@ impl Lab {
             "router",
             &router_bird_conf(&[("hostA", "10.99.1.1", 65001), ("hostB", "10.99.2.1", 65002)]),
         );
-        let bird_a = Bird::start(
-            &a.ns,
-            &dir,
-            "a",
-            &host_bird_conf("10.99.1.1", "10.1.1.0/24", 65001, "10.99.1.2"),
-        );
-        let bird_b = Bird::start(
-            &b.ns,
-            &dir,
-            "b",
-            &host_bird_conf("10.99.2.1", "10.1.2.0/24", 65002, "10.99.2.2"),
-        );
+        let bird_a = Bird::start(&a.ns, &dir, "a", &host_bird_conf(1, 65001));
+        let bird_b = Bird::start(&b.ns, &dir, "b", &host_bird_conf(2, 65002));
         bird_r.wait_established(2);
         Lab {
             router,
@@ -448,7 +451,13 @@ impl Lab {
 
     /// The router's route to `addr`, or an empty string.
     fn router_route(&self, addr: &str) -> String {
-        self.router.sh(&format!("ip route show {addr}/32"))
+        let (family, len) = if addr.contains(':') {
+            (6, 128)
+        } else {
+            (4, 32)
+        };
+        self.router
+            .sh(&format!("ip -{family} route show {addr}/{len}"))
     }
 
     fn wait_router_route(&self, addr: &str, present: bool, limit: Duration) {
@@ -466,7 +475,8 @@ impl Lab {
 }
 
 fn pings(from: &Ns, to: &str) -> bool {
-    from.try_sh(&format!("ping -c1 -W2 {to}"))
+    let fam = if to.contains(':') { "-6 " } else { "" };
+    from.try_sh(&format!("ping {fam}-c1 -W2 {to}"))
 }
 
 /// How long the issue gives a withdrawal to reach the router. The VM's CPU is emulated (TCG)
@@ -495,6 +505,19 @@ fn bgp_two_hosts_and_a_router() {
         pings(&a1, &addr_b1) && pings(&b1, &addr_a1),
         "containers do not reach each other"
     );
+    // IPv6 the same way (the snippet's ipv6 half, over the same IPv4 session).
+    let (a1_v6, b1_v6) = (container_ip(&a1, true), container_ip(&b1, true));
+    lab.wait_router_route(&a1_v6, true, Duration::from_secs(10));
+    lab.wait_router_route(&b1_v6, true, Duration::from_secs(10));
+    let route = lab.router_route(&b1_v6);
+    assert!(
+        route.contains("via fd99:2::1") && route.contains("proto bird"),
+        "{route}"
+    );
+    assert!(
+        pings(&a1, &b1_v6) && pings(&b1, &a1_v6),
+        "containers do not reach each other over IPv6"
+    );
 
     // Stopping a container withdraws its route at the router.
     let monitor = Monitor::start(&lab.router);
@@ -508,6 +531,7 @@ fn bgp_two_hosts_and_a_router() {
         withdrawal_bound()
     );
     let took = gone.unwrap() - stopped;
+    lab.wait_router_route(&a1_v6, false, withdrawal_bound());
     let _ = writeln!(
         std::io::stderr(),
         "announce: withdrawal of {addr_a1} seen at the router {took:?} after poststop started"
@@ -581,7 +605,7 @@ fn bgp_announce_and_withdrawal_latency() {
         let out = lab.a.oci_hook("createRuntime", &state);
         let returned = Instant::now();
         assert!(out.status.success(), "{}", text(&out.stderr));
-        let addr = container_addr(&ctr);
+        let addr = container_ip(&ctr, false);
         let seen = monitor
             .wait(&addr, false, Duration::from_secs(30))
             .unwrap_or_else(|| panic!("route {addr} never reached the router"));
@@ -625,10 +649,12 @@ fn bgp_announce_and_withdrawal_latency() {
     );
 }
 
-fn container_addr(ctr: &Ns) -> String {
-    let out = ctr.sh("ip -o -4 addr show dev eth0");
+/// The container's global address of one family on eth0.
+fn container_ip(ctr: &Ns, v6: bool) -> String {
+    let (family, word) = if v6 { (6, "inet6") } else { (4, "inet") };
+    let out = ctr.sh(&format!("ip -o -{family} addr show dev eth0 scope global"));
     out.split_whitespace()
-        .skip_while(|w| *w != "inet")
+        .skip_while(|w| *w != word)
         .nth(1)
         .and_then(|a| a.split('/').next())
         .expect("container address")
