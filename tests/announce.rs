@@ -494,30 +494,25 @@ fn bgp_two_hosts_and_a_router() {
     let mut lab = Lab::new("ann-bgp");
     let (a1, addr_a1) = container(&lab.a, "a1");
     let (b1, addr_b1) = container(&lab.b, "b1");
-    lab.wait_router_route(&addr_a1, true, Duration::from_secs(10));
-    lab.wait_router_route(&addr_b1, true, Duration::from_secs(10));
-    let route = lab.router_route(&addr_b1);
-    assert!(
-        route.contains("via 10.99.2.1") && route.contains("proto bird"),
-        "{route}"
-    );
-    assert!(
-        pings(&a1, &addr_b1) && pings(&b1, &addr_a1),
-        "containers do not reach each other"
-    );
-    // IPv6 the same way (the snippet's ipv6 half, over the same IPv4 session).
-    let (a1_v6, b1_v6) = (container_ip(&a1, true), container_ip(&b1, true));
-    lab.wait_router_route(&a1_v6, true, Duration::from_secs(10));
-    lab.wait_router_route(&b1_v6, true, Duration::from_secs(10));
-    let route = lab.router_route(&b1_v6);
-    assert!(
-        route.contains("via fd99:2::1") && route.contains("proto bird"),
-        "{route}"
-    );
-    assert!(
-        pings(&a1, &b1_v6) && pings(&b1, &a1_v6),
-        "containers do not reach each other over IPv6"
-    );
+    // Each family: the router learns both containers over BGP (IPv6 through the snippet's
+    // ipv6 half, over the same IPv4 session), via B's address, and they reach each other.
+    let a1_v6 = container_ip(&a1, true);
+    for (a, b, b_host) in [
+        (addr_a1.clone(), addr_b1.clone(), "10.99.2.1"),
+        (a1_v6.clone(), container_ip(&b1, true), "fd99:2::1"),
+    ] {
+        lab.wait_router_route(&a, true, Duration::from_secs(10));
+        lab.wait_router_route(&b, true, Duration::from_secs(10));
+        let route = lab.router_route(&b);
+        assert!(
+            route.contains(&format!("via {b_host}")) && route.contains("proto bird"),
+            "{route}"
+        );
+        assert!(
+            pings(&a1, &b) && pings(&b1, &a),
+            "{a} and {b} do not reach each other"
+        );
+    }
 
     // Stopping a container withdraws its route at the router.
     let monitor = Monitor::start(&lab.router);
