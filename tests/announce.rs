@@ -24,30 +24,16 @@ const FRR_SNIPPET: &str = include_str!("../packaging/announce/frr.conf");
 /// A container on `host`'s network `net`, set up by the hook; returns it and its address.
 fn container(host: &Host, id: &str) -> (Ns, String) {
     let ctr = Ns::new();
-    let out = host.oci_hook(
-        "createRuntime",
-        &state_json(
-            id,
-            Some(ctr.pid()),
-            host.dir(),
-            &[("ipvlan.network", "net")],
-        ),
-    );
-    assert!(
-        out.status.success(),
-        "createRuntime {id}: {}",
-        text(&out.stderr)
+    assert_ok(
+        &format!("createRuntime {id}"),
+        &host.create(id, &ctr, ON_NET),
     );
     let addr = container_ip(&ctr, false);
     (ctr, addr)
 }
 
 fn poststop(host: &Host, id: &str) {
-    let out = host.oci_hook(
-        "poststop",
-        &state_json(id, None, host.dir(), &[("ipvlan.network", "net")]),
-    );
-    assert!(out.status.success(), "poststop {id}: {}", text(&out.stderr));
+    assert_ok(&format!("poststop {id}"), &host.poststop(id, ON_NET));
 }
 
 /// The addresses in the host's announcement table, as `ip route` shows them.
@@ -69,6 +55,7 @@ fn routes_follow_leases_and_bad_tables_are_refused() {
         ("0", "table unspec (0)"),
     ] {
         let out = host.hook(&network_create(
+            "net",
             "p0",
             &["--subnet", "10.1.1.0/24", &format!("--announce={table}")],
         ));
@@ -80,6 +67,7 @@ fn routes_follow_leases_and_bad_tables_are_refused() {
     }
     host.ns.sh("ip route add 10.9.0.0/24 dev p0 table 100");
     let out = host.hook(&network_create(
+        "net",
         "p0",
         &["--subnet", "10.1.1.0/24", "--announce=100"],
     ));
@@ -94,6 +82,7 @@ fn routes_follow_leases_and_bad_tables_are_refused() {
     );
 
     host.ok(&network_create(
+        "net",
         "p0",
         &[
             "--subnet",
@@ -158,10 +147,7 @@ fn routes_follow_leases_and_bad_tables_are_refused() {
     // the IPv4 route, the link and both leases.
     host.ns.sh("sysctl -qw net.ipv6.conf.p0.disable_ipv6=1");
     let b = Ns::new();
-    let out = host.oci_hook(
-        "createRuntime",
-        &state_json("b", Some(b.pid()), host.dir(), &[("ipvlan.network", "net")]),
-    );
+    let out = host.create("b", &b, ON_NET);
     let err = text(&out.stderr);
     assert!(
         !out.status.success() && err.contains("cannot add route fd00:1::"),
@@ -405,6 +391,7 @@ impl Lab {
             let (v4, v6) = (format!("10.1.{n}.0/24"), format!("fd00:{n}::/64"));
             if driver() == "ipvlan" {
                 host.ok(&network_create(
+                    "net",
                     "up0",
                     &[
                         "--mode",
@@ -421,6 +408,7 @@ impl Lab {
                 // through a macvlan link of its own on the parent (what --host-access makes),
                 // holds their gateways, and forwards.
                 host.ok(&network_create(
+                    "net",
                     "up0",
                     &["--subnet", &v4, "--subnet", &v6, "--announce"],
                 ));
@@ -590,14 +578,8 @@ fn bgp_announce_and_withdrawal_latency() {
     for i in 0..runs {
         let id = format!("lat{i}");
         let ctr = Ns::new();
-        let state = state_json(
-            &id,
-            Some(ctr.pid()),
-            lab.a.dir(),
-            &[("ipvlan.network", "net")],
-        );
         let started = Instant::now();
-        let out = lab.a.oci_hook("createRuntime", &state);
+        let out = lab.a.create(&id, &ctr, ON_NET);
         let returned = Instant::now();
         assert!(out.status.success(), "{}", text(&out.stderr));
         let addr = container_ip(&ctr, false);
@@ -736,6 +718,7 @@ fn frr_snippet_announces_the_table() {
     ));
     a.ns.sh("ip addr add 10.99.1.1/24 dev up0 && ip link set up0 up");
     a.ok(&network_create(
+        "net",
         "up0",
         &["--subnet", "10.1.1.0/24", "--announce"],
     ));

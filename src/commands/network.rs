@@ -163,9 +163,10 @@ fn create(args: CreateArgs, networks: &NetworkStore, dirs: &Dirs) -> Result<()> 
     }
     let rtnl = Rtnl::current()?;
     parent::plan(&rtnl, &mut net)?;
-    for other in networks.list()? {
-        net.check_shares_parent_with(&other)?;
-        announce::check_shares_table_with(&net, &other)?;
+    let others = networks.list()?;
+    net.check_shares_parent_with_all(&others)?;
+    for other in &others {
+        announce::check_shares_table_with(&net, other)?;
     }
     // Input errors first; then whether this kernel can do it at all.
     rtnl.require(net.driver)?;
