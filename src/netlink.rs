@@ -325,7 +325,6 @@ pub struct TableRoute {
     pub destination: IpAddr,
     pub prefix_len: u8,
     pub protocol: u8,
-    pub dev: Option<u32>,
 }
 
 impl Rtnl {
@@ -355,23 +354,19 @@ impl Rtnl {
     /// Every IPv4 and IPv6 route of routing table `table`, whoever made it.
     pub fn table_routes(&self, table: u32) -> Result<Vec<TableRoute>> {
         let mut routes = Vec::new();
-        let mut bad = None;
-        self.exchange(
-            RouteNetlinkMessage::GetRoute(RouteMessage::default()),
-            NLM_F_DUMP,
-            |m| {
-                if let RouteNetlinkMessage::NewRoute(r) = m {
-                    match decode_route(&r) {
-                        Some((t, route)) if t == table => routes.push(route),
-                        Some(_) => {}
-                        None => bad = Some(r.header.destination_prefix_length),
-                    }
+        // One dump per family: an unspecified one would bring multicast and MPLS routes too.
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let mut msg = RouteMessage::default();
+            msg.header.address_family = family;
+            self.exchange(RouteNetlinkMessage::GetRoute(msg), NLM_F_DUMP, |m| {
+                if let RouteNetlinkMessage::NewRoute(r) = m
+                    && let Some((t, route)) = decode_route(&r)
+                    && t == table
+                {
+                    routes.push(route);
                 }
-            },
-        )
-        .map_err(|e| e.context(format!("cannot list the routes of table {table}")))?;
-        if let Some(len) = bad {
-            crate::bail!("cannot decode a /{len} route the kernel listed in table {table}");
+            })
+            .map_err(|e| e.context(format!("cannot list the routes of table {table}")))?;
         }
         Ok(routes)
     }
@@ -394,13 +389,11 @@ fn host_route_message(route: &HostRoute) -> RouteMessage {
     msg
 }
 
-/// The table (RTA_TABLE, or the header's 8 bits) and route; None for a route of another
-/// family than IPv4 and IPv6 (there are none in a dump of those) or without destination
-/// where it needs one.
+/// The table (RTA_TABLE, or the header's 8 bits) and route; None for a family other than
+/// IPv4 and IPv6, which the dumps above do not ask for.
 fn decode_route(m: &RouteMessage) -> Option<(u32, TableRoute)> {
     let mut table = u32::from(m.header.table);
     let mut destination = None;
-    let mut dev = None;
     for attr in &m.attributes {
         match attr {
             RouteAttribute::Table(t) => table = *t,
@@ -410,7 +403,6 @@ fn decode_route(m: &RouteMessage) -> Option<(u32, TableRoute)> {
             RouteAttribute::Destination(RouteAddress::Inet6(a)) => {
                 destination = Some(IpAddr::V6(*a))
             }
-            RouteAttribute::Oif(i) => dev = Some(*i),
             _ => {}
         }
     }
@@ -427,7 +419,6 @@ fn decode_route(m: &RouteMessage) -> Option<(u32, TableRoute)> {
             destination,
             prefix_len: m.header.destination_prefix_length,
             protocol: m.header.protocol.into(),
-            dev,
         },
     ))
 }
