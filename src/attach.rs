@@ -10,7 +10,7 @@ use crate::ipam::{self, Lease, LeaseStore, Request};
 use crate::link::LinkKind;
 use crate::netlink::{Link, Rtnl, SlaveSpec};
 use crate::netns::{Netns, Visit, write_sysctl};
-use crate::network::{Network, announce, parent};
+use crate::network::{Network, announce, host_access, parent};
 
 /// One container interface to set up.
 pub struct Attachment<'a> {
@@ -57,15 +57,28 @@ fn transaction(
     visit: Visit<String, Visited>,
 ) -> Result<Vec<Lease>> {
     let parent = parent::ensure(rtnl, att.network)?;
+    let shim = host_access::ensure(rtnl, att.network, &parent)?;
     let leases = allocate(store, att)?;
+    let addrs: Vec<IpAddr> = leases.iter().map(|l| l.address).collect();
     let mut made = None;
-    let Err(err) = make_link(rtnl, att, &parent, netns, visit, &leases, &mut made)
-        .and_then(|()| announce_leases(rtnl, att.network, parent.index, &leases))
-    else {
+    // Host access, then the announcement: peers learn the route once the container answers.
+    let made_all = make_link(rtnl, att, &parent, netns, visit, &leases, &mut made)
+        .and_then(|()| {
+            shim.as_ref().map_or(Ok(()), |shim| {
+                host_access::add_routes(rtnl, att.network, shim, &addrs)
+            })
+        })
+        .and_then(|()| announce_addrs(rtnl, att.network, parent.index, &addrs));
+    let Err(err) = made_all else {
         return Ok(leases);
     };
     let mut errors = Vec::new();
-    if let Err(e) = unannounce_leases(rtnl, att.network, &leases) {
+    if let Err(e) = unannounce_addrs(rtnl, att.network, &addrs) {
+        errors.push(e.context("rollback"));
+    }
+    if shim.is_some()
+        && let Err(e) = host_access::remove_routes(rtnl, att.network, &addrs)
+    {
         errors.push(e.context("rollback"));
     }
     if let Some((ns, index)) = made
@@ -87,21 +100,19 @@ fn transaction(
 
 /// Last step of a setup, once the container answers at its addresses: their routes for the
 /// network's BGP speaker, out of the parent (`--announce`).
-fn announce_leases(rtnl: &Rtnl, net: &Network, parent: u32, leases: &[Lease]) -> Result<()> {
+fn announce_addrs(rtnl: &Rtnl, net: &Network, parent: u32, addrs: &[IpAddr]) -> Result<()> {
     let Some(a) = &net.announce else {
         return Ok(());
     };
-    let addrs: Vec<IpAddr> = leases.iter().map(|l| l.address).collect();
-    announce::add(rtnl, a, parent, &addrs).with_context(|| format!("network {}", net.name))
+    announce::add(rtnl, a, parent, addrs).with_context(|| format!("network {}", net.name))
 }
 
-/// Withdraw the routes of `leases` from the network's announcement table, if it has one.
-fn unannounce_leases(rtnl: &Rtnl, net: &Network, leases: &[Lease]) -> Result<()> {
+/// Withdraw `addrs` from the network's announcement table, if it has one.
+fn unannounce_addrs(rtnl: &Rtnl, net: &Network, addrs: &[IpAddr]) -> Result<()> {
     let Some(a) = &net.announce else {
         return Ok(());
     };
-    let addrs: Vec<IpAddr> = leases.iter().map(|l| l.address).collect();
-    announce::remove(rtnl, a, &addrs).with_context(|| format!("network {}", net.name))
+    announce::remove(rtnl, a, addrs).with_context(|| format!("network {}", net.name))
 }
 
 /// Create the slave under a temporary name straight into the netns (the final name may exist
@@ -281,10 +292,10 @@ fn temp_name() -> String {
 }
 
 /// Undo `setup`: delete the container's link where its netns outlives it (pre-created netns, or
-/// the launcher's netns held by a leftover process), release its leases and withdraw the
-/// routes of those on `network` (the network it was attached to, when its definition is
-/// still there). Missing netns, link, lease or route count as done; a route left behind by a
-/// teardown cut short is `gc`'s.
+/// the launcher's netns held by a leftover process), release its leases and, on `network` (when
+/// known), delete the host's routes to them (host access) and withdraw their announcement.
+/// Missing netns, link, lease or route count as done; a route left behind by a teardown cut
+/// short is `gc`'s.
 pub fn teardown(
     store: &dyn LeaseStore,
     container: &str,
@@ -304,14 +315,26 @@ pub fn teardown(
         )));
         Vec::new()
     });
-    if let Some(net) = network.filter(|n| n.announce.is_some()) {
-        let mine: Vec<Lease> = released
+    if let Some(net) = network.filter(|n| n.host_access.is_some() || n.announce.is_some()) {
+        let addrs: Vec<IpAddr> = released
             .iter()
             .filter(|l| l.network == net.name)
-            .cloned()
+            .map(|l| l.address)
             .collect();
-        if let Err(e) = Rtnl::current().and_then(|rtnl| unannounce_leases(&rtnl, net, &mine)) {
-            errors.push(e);
+        let in_container = |e: Error| e.context(format!("container {container}"));
+        match Rtnl::current() {
+            Err(e) => errors.push(in_container(e)),
+            Ok(rtnl) => {
+                // The announcement goes first: peers stop sending before the host's route goes.
+                if let Err(e) = unannounce_addrs(&rtnl, net, &addrs) {
+                    errors.push(in_container(e));
+                }
+                if net.host_access.is_some()
+                    && let Err(e) = host_access::remove_routes(&rtnl, net, &addrs)
+                {
+                    errors.push(in_container(e));
+                }
+            }
         }
     }
     errors.finish().map(|()| released)

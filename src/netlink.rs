@@ -8,6 +8,7 @@
 use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use ipnetwork::IpNetwork;
 use rtnetlink::packet_core::{
     NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkMessage,
     NetlinkPayload,
@@ -66,6 +67,21 @@ pub struct SlaveSpec {
     pub mtu: Option<u32>,
 }
 
+/// A route straight out of a link, without a gateway: a container's host route through the
+/// host-access link, the route for a network's range, an announcement in a table of its own.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Route {
+    pub dst: IpNetwork,
+    /// The link the route leaves by.
+    pub oif: u32,
+    /// Preferred source address of traffic the host sends along it.
+    pub src: Option<IpAddr>,
+    /// Routing table; None is the main table.
+    pub table: Option<u32>,
+    /// The protocol number that marks the route as ours (`ip route show proto N`).
+    pub protocol: u8,
+}
+
 /// Receive buffer: one answer to one request (a link message is 1-2 KiB without VF details).
 const RECV_BUF: usize = 32 * 1024;
 
@@ -91,18 +107,18 @@ impl Rtnl {
     /// Send one request and wait for the kernel's acknowledgement; returns the message the
     /// kernel answered with before it, if any (the link a GETLINK asked for).
     fn request(&self, msg: RouteNetlinkMessage, flags: u16) -> Result<Option<RouteNetlinkMessage>> {
-        let mut answer = None;
-        self.exchange(msg, flags, |m| answer = Some(m))?;
-        Ok(answer)
+        let mut answers = Vec::new();
+        self.exchange(msg, flags, &mut answers)?;
+        Ok(answers.pop())
     }
 
-    /// Send one request and hand every message of the kernel's answer to `each` until the
-    /// acknowledgement (or, for a dump, the end of it).
+    /// Send one request and collect every message the kernel answers with until its
+    /// acknowledgement, or the end of a dump (`NLM_F_DUMP`).
     fn exchange(
         &self,
         msg: RouteNetlinkMessage,
         flags: u16,
-        mut each: impl FnMut(RouteNetlinkMessage),
+        answers: &mut Vec<RouteNetlinkMessage>,
     ) -> Result<()> {
         let seq = self.seq.get().wrapping_add(1);
         self.seq.set(seq);
@@ -147,7 +163,7 @@ impl Rtnl {
                         };
                     }
                     NetlinkPayload::Done(_) => return Ok(()),
-                    NetlinkPayload::InnerMessage(m) => each(m),
+                    NetlinkPayload::InnerMessage(m) => answers.push(m),
                     _ => {}
                 }
             }
@@ -177,6 +193,20 @@ impl Rtnl {
         self.get_link(LinkUnspec::new_with_name(name).build())
     }
 
+    /// Every link of this namespace.
+    pub fn links(&self) -> Result<Vec<Link>> {
+        let mut answers = Vec::new();
+        let msg = RouteNetlinkMessage::GetLink(LinkMessage::default());
+        self.exchange(msg, NLM_F_DUMP, &mut answers)?;
+        Ok(answers
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(decode_link(l)),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Create the container's slave of `parent`, under `name`, directly inside `target`:
     /// it never exists in the host namespace, where `name` may be taken.
     pub fn add_slave(
@@ -186,8 +216,15 @@ impl Rtnl {
         spec: SlaveSpec,
         target: &Netns,
     ) -> Result<()> {
-        let msg = slave_message(name, parent.index, spec, target.raw_fd());
+        let msg = slave_message(name, parent.index, spec, Some(target.raw_fd()));
         self.new_link(msg)
+            .map_err(|e| kind_error(e, spec.driver.into()))
+    }
+
+    /// Create a slave of `parent` in this socket's own namespace (the host's link to its
+    /// containers, network/host_access.rs).
+    pub fn add_local_slave(&self, name: &str, parent: &Link, spec: SlaveSpec) -> Result<()> {
+        self.new_link(slave_message(name, parent.index, spec, None))
             .map_err(|e| kind_error(e, spec.driver.into()))
     }
 
@@ -237,6 +274,12 @@ impl Rtnl {
                 .alias(alias)
                 .build(),
         )
+    }
+
+    /// Set the alias that says whose a link is, without a name: Debian 12's kernel (6.1)
+    /// refuses to rename a link that is up even to its own name (EBUSY; seen in the VM run).
+    pub fn set_alias(&self, index: u32, alias: &str) -> Result<()> {
+        self.set_link(LinkUnspec::new_with_index(index).alias(alias).build())
     }
 
     pub fn set_up(&self, index: u32) -> Result<()> {
@@ -303,20 +346,53 @@ impl Rtnl {
         )
         .map(drop)
     }
+
+    /// Add `route`; one to the same destination in the same table already there is EEXIST.
+    pub fn add_route(&self, route: &Route) -> Result<()> {
+        self.new_route(route, NLM_F_EXCL)
+    }
+
+    /// Add `route`, or make the route to its destination in its table this one.
+    pub fn replace_route(&self, route: &Route) -> Result<()> {
+        self.new_route(route, NLM_F_REPLACE)
+    }
+
+    fn new_route(&self, route: &Route, flag: u16) -> Result<()> {
+        let msg = RouteNetlinkMessage::NewRoute(route_message(route));
+        self.request(msg, NLM_F_CREATE | flag).map(drop)
+    }
+
+    /// Delete `route` (matched by destination, table, link and protocol: never a route that
+    /// is not ours); one that is already gone is not an error.
+    pub fn del_route(&self, route: &Route) -> Result<()> {
+        let msg = route_message(route);
+        match self.request(RouteNetlinkMessage::DelRoute(msg), 0) {
+            Err(e) if matches!(e.errno(), Some(libc::ESRCH | libc::ENOENT | libc::ENODEV)) => {
+                Ok(())
+            }
+            r => r.map(drop),
+        }
+    }
 }
 
-/// A route to one address (/32 or /128) out of a link of this host: what the announcement
-/// table holds for each container address, and what host access routes a container by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HostRoute {
-    pub address: IpAddr,
-    /// Index of the outgoing link.
-    pub dev: u32,
-    pub table: u32,
-    /// `RTPROT_*`: who made the route; deletion matches it, so others' routes are never hit.
-    pub protocol: u8,
-    /// Preferred source address of packets the host itself sends along the route.
-    pub src: Option<IpAddr>,
+/// The message for `route`. Scope link, as `ip route add PREFIX dev LINK` makes it: the
+/// destination is on the link, no gateway.
+fn route_message(route: &Route) -> RouteMessage {
+    let mut msg = RouteMessageBuilder::<IpAddr>::new()
+        .destination_prefix(route.dst.network(), route.dst.prefix())
+        .expect("an IpNetwork's prefix fits its family")
+        .output_interface(route.oif)
+        .protocol(RouteProtocol::from(route.protocol))
+        .scope(RouteScope::Link);
+    if let Some(src) = route.src.filter(|s| s.is_ipv4() == route.dst.is_ipv4()) {
+        msg = msg
+            .pref_source(src)
+            .expect("same family as the destination");
+    }
+    if let Some(table) = route.table {
+        msg = msg.table_id(table);
+    }
+    msg.build()
 }
 
 /// A route found in a table, as far as the tables' owners need to know it.
@@ -328,29 +404,6 @@ pub struct TableRoute {
 }
 
 impl Rtnl {
-    /// Add `route`, or replace the one to the same address in the same table (a restart, or a
-    /// gc putting back what was lost): idempotent.
-    pub fn replace_host_route(&self, route: &HostRoute) -> Result<()> {
-        self.request(
-            RouteNetlinkMessage::NewRoute(host_route_message(route)),
-            NLM_F_CREATE | NLM_F_REPLACE,
-        )
-        .map(drop)
-    }
-
-    /// Delete `route` (matched by address, table and protocol); one that is gone is not an
-    /// error.
-    pub fn del_host_route(&self, route: &HostRoute) -> Result<()> {
-        let mut msg = host_route_message(route);
-        // The kernel matches every attribute given: leave out the link, which may be gone.
-        msg.attributes
-            .retain(|a| !matches!(a, RouteAttribute::Oif(_)));
-        match self.request(RouteNetlinkMessage::DelRoute(msg), 0) {
-            Err(e) if e.errno() == Some(libc::ESRCH) => Ok(()),
-            r => r.map(drop),
-        }
-    }
-
     /// Every IPv4 and IPv6 route of routing table `table`, whoever made it.
     pub fn table_routes(&self, table: u32) -> Result<Vec<TableRoute>> {
         let mut routes = Vec::new();
@@ -358,35 +411,20 @@ impl Rtnl {
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {
             let mut msg = RouteMessage::default();
             msg.header.address_family = family;
-            self.exchange(RouteNetlinkMessage::GetRoute(msg), NLM_F_DUMP, |m| {
-                if let RouteNetlinkMessage::NewRoute(r) = m
-                    && let Some((t, route)) = decode_route(&r)
-                    && t == table
-                {
-                    routes.push(route);
+            let mut answers = Vec::new();
+            self.exchange(RouteNetlinkMessage::GetRoute(msg), NLM_F_DUMP, &mut answers)
+                .map_err(|e| e.context(format!("cannot list the routes of table {table}")))?;
+            routes.extend(answers.iter().filter_map(|m| {
+                match m {
+                    RouteNetlinkMessage::NewRoute(r) => decode_route(r)
+                        .filter(|(t, _)| *t == table)
+                        .map(|(_, route)| route),
+                    _ => None,
                 }
-            })
-            .map_err(|e| e.context(format!("cannot list the routes of table {table}")))?;
+            }));
         }
         Ok(routes)
     }
-}
-
-fn host_route_message(route: &HostRoute) -> RouteMessage {
-    let b = RouteMessageBuilder::<IpAddr>::new()
-        .output_interface(route.dev)
-        .table_id(route.table)
-        .protocol(RouteProtocol::from(route.protocol))
-        .scope(RouteScope::Link);
-    let full = if route.address.is_ipv4() { 32 } else { 128 };
-    let mut msg = b
-        .destination_prefix(route.address, full)
-        .expect("a full-length prefix of the address's own family")
-        .build();
-    if let Some(src) = route.src {
-        msg.attributes.push(RouteAttribute::PrefSource(src.into()));
-    }
-    msg
 }
 
 /// The table (RTA_TABLE, or the header's 8 bits) and route; None for a family other than
@@ -465,7 +503,7 @@ impl Rtnl {
 const PROBE_LINK: &str = "ipvh-probe";
 
 /// The netlink message that creates a container's slave (separate for unit tests).
-fn slave_message(name: &str, parent: u32, spec: SlaveSpec, netns_fd: i32) -> LinkMessage {
+fn slave_message(name: &str, parent: u32, spec: SlaveSpec, netns_fd: Option<i32>) -> LinkMessage {
     let msg = match spec.driver {
         Driver::Ipvlan => {
             let mode = match spec.mode {
@@ -481,7 +519,7 @@ fn slave_message(name: &str, parent: u32, spec: SlaveSpec, netns_fd: i32) -> Lin
                 Flag::Private => b.flag(IpVlanFlags::Private),
                 Flag::Vepa => b.flag(IpVlanFlags::Vepa),
             };
-            b.setns_by_fd(netns_fd)
+            in_netns(b, netns_fd)
         }
         Driver::Macvlan => {
             let mode = match spec.flag {
@@ -490,13 +528,20 @@ fn slave_message(name: &str, parent: u32, spec: SlaveSpec, netns_fd: i32) -> Lin
                 Flag::Vepa => MacVlanMode::Vepa,
             };
             return with_mtu(
-                LinkMacVlan::new(name, parent, mode).setns_by_fd(netns_fd),
+                in_netns(LinkMacVlan::new(name, parent, mode), netns_fd),
                 spec.mtu,
             )
             .build();
         }
     };
     with_mtu(msg, spec.mtu).build()
+}
+
+fn in_netns<T>(b: LinkMessageBuilder<T>, netns_fd: Option<i32>) -> LinkMessageBuilder<T> {
+    match netns_fd {
+        Some(fd) => b.setns_by_fd(fd),
+        None => b,
+    }
 }
 
 fn with_mtu<T>(b: LinkMessageBuilder<T>, mtu: Option<u32>) -> LinkMessageBuilder<T> {
@@ -628,7 +673,7 @@ mod tests {
             flag: Flag::Private,
             mtu: Some(1400),
         };
-        let msg = slave_message("tmp0", 7, spec, 42);
+        let msg = slave_message("tmp0", 7, spec, Some(42));
         assert!(
             msg.attributes
                 .contains(&LinkAttribute::IfName("tmp0".into()))
@@ -655,7 +700,7 @@ mod tests {
             flag: Flag::Bridge,
             mtu: None,
         };
-        let msg = slave_message("tmp0", 3, spec, 5);
+        let msg = slave_message("tmp0", 3, spec, Some(5));
         assert_eq!(ipvlan_data(&msg), vec![InfoIpVlan::Mode(IpVlanMode::L2)]);
         assert!(
             !msg.attributes
@@ -672,7 +717,7 @@ mod tests {
             flag: Flag::Vepa,
             mtu: None,
         };
-        let link = decode_link(&slave_message("tmp0", 3, spec, 5));
+        let link = decode_link(&slave_message("tmp0", 3, spec, Some(5)));
         assert_eq!(
             (link.kind, link.macvlan_flag),
             (Some(LinkKind::Macvlan), Some(Flag::Vepa))

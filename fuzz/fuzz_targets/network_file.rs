@@ -38,6 +38,7 @@ fn spec_of(net: &Network) -> NetworkSpec {
         gateways: net.subnets.iter().filter_map(|s| s.gateway).collect(),
         ip_ranges: net.subnets.iter().filter_map(|s| s.ip_range).collect(),
         announce: net.announce.map(|a| a.table),
+        host_access: net.host_access.as_ref().map(|h| h.addresses.clone()),
         // Fields added later keep their defaults until this target learns them.
         ..Default::default()
     }

@@ -83,13 +83,14 @@ fn create(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
 }
 
 fn poststop(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
-    // The network the container was set up on, while it is defined: its store (lease files
-    // or etcd) and its announcement table.
+    // The network the container was set up on, while it is defined: its store (lease files or
+    // etcd), its host-access routes and its announcement table. A network removed meanwhile
+    // took its link and routes with it.
     let network = ann
         .network
         .as_deref()
-        .and_then(|name| NetworkStore::new(&dirs.config).load(name).ok());
-    let store = crate::ipam::select::for_network_name(ann.network.as_deref(), dirs)?;
+        .and_then(|n| NetworkStore::new(&dirs.config).load(n).ok());
+    let store = crate::ipam::select::for_poststop(network.as_ref(), dirs)?;
     // The link only needs deleting where the netns outlives the container; a runtime-made
     // netns took the link with it.
     let precreated = state.precreated_netns().unwrap_or_else(|e| {

@@ -201,6 +201,7 @@ fn resolve(args: &RunArgs, dirs: &Dirs) -> Result<(Network, bool)> {
         gateways: args.gateway.clone(),
         ip_ranges: Vec::new(),
         announce: None,
+        host_access: None,
     };
     let (mut net, warnings) = spec.build(id)?;
     warnings.iter().for_each(|w| crate::warn(w));

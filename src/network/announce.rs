@@ -7,11 +7,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 
 use crate::bail;
 use crate::error::{Context, Errors, Result};
-use crate::netlink::{HostRoute, Rtnl};
+use crate::netlink::{Route, Rtnl};
 use crate::network::{Network, overlaps};
 
 /// Our routes' protocol number (`proto ipvlan-hook`, registered by the packages in
@@ -66,13 +67,15 @@ impl Announce {
         Ok(())
     }
 
-    fn route(&self, address: IpAddr, dev: u32) -> HostRoute {
-        HostRoute {
-            address,
-            dev,
-            table: self.table,
-            protocol: self.protocol,
+    /// The route of `address` out of link `oif`; 0 matches any link, for deleting a route
+    /// whose link may be gone.
+    fn route(&self, address: IpAddr, oif: u32) -> Route {
+        Route {
+            dst: IpNetwork::from(address),
+            oif,
             src: None,
+            table: Some(self.table),
+            protocol: self.protocol,
         }
     }
 }
@@ -132,7 +135,7 @@ pub fn remove_network(rtnl: &Rtnl, announce: &Announce, net: &Network) -> Result
 /// Stops at the first failure; the caller's rollback removes what was added.
 pub fn add(rtnl: &Rtnl, announce: &Announce, dev: u32, addresses: &[IpAddr]) -> Result<()> {
     for &a in addresses {
-        rtnl.replace_host_route(&announce.route(a, dev))
+        rtnl.replace_route(&announce.route(a, dev))
             .with_context(|| format!("cannot add route {a} to table {}", announce.table))?;
     }
     Ok(())
@@ -142,7 +145,7 @@ pub fn add(rtnl: &Rtnl, announce: &Announce, dev: u32, addresses: &[IpAddr]) -> 
 pub fn remove(rtnl: &Rtnl, announce: &Announce, addresses: &[IpAddr]) -> Result<()> {
     let mut errors = Errors::default();
     for &a in addresses {
-        if let Err(e) = rtnl.del_host_route(&announce.route(a, 0)) {
+        if let Err(e) = rtnl.del_route(&announce.route(a, 0)) {
             errors.push(e.context(format!(
                 "cannot delete route {a} from table {}",
                 announce.table

@@ -3,6 +3,7 @@
 //! refused before anything touches the kernel or the disk.
 
 pub mod announce;
+pub mod host_access;
 pub mod parent;
 pub mod store;
 
@@ -15,6 +16,7 @@ use crate::bail;
 use crate::error::Result;
 pub use crate::link::{Driver, Flag, Mode};
 use announce::Announce;
+pub use host_access::HostAccess;
 
 /// Version of the network file format written by this build.
 pub const VERSION: u32 = 1;
@@ -82,6 +84,9 @@ pub struct Network {
     /// Container routes for a BGP speaker (`--announce`); none by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub announce: Option<Announce>,
+    /// The host's own link to the containers (`--host-access`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_access: Option<HostAccess>,
 }
 
 /// What a user asked for (`network create` flags, `run` flags or annotations), before
@@ -100,6 +105,8 @@ pub struct NetworkSpec {
     pub ip_ranges: Vec<IpNetwork>,
     /// Routing table of `--announce`.
     pub announce: Option<u32>,
+    /// `--host-access[=ADDR[,ADDR6]]`: None without it; the addresses given, if any.
+    pub host_access: Option<Vec<IpAddr>>,
 }
 
 impl Network {
@@ -210,7 +217,12 @@ impl NetworkSpec {
             subnets,
             ipam: Ipam::Files,
             announce: self.announce.map(Announce::new),
+            host_access: None,
         };
+        net.host_access = self.host_access.map(|addresses| HostAccess {
+            name: host_access::link_name(&net.name, &net.id),
+            addresses,
+        });
         net.check(Naming::Flags)?;
         // No parent means a dummy parent: containers of the network reach each other and
         // nothing else; they still get the gateway route unless --internal.
@@ -229,6 +241,16 @@ impl NetworkSpec {
             } else if s.gateway.is_none() {
                 s.gateway = Some(first_host(s.subnet));
             }
+        }
+        // Again with the default gateways in place: the host's address must not be one.
+        if let Some(ha) = &net.host_access {
+            host_access::check(&net, ha, "--host-access")?;
+        }
+        if net.host_access.is_some() && net.flag == Flag::Vepa {
+            warnings.push(
+                "--host-access with flag vepa: the host reaches its containers only if the switch port reflects traffic back (hairpin)"
+                    .into(),
+            );
         }
         Ok((net, warnings))
     }
@@ -346,6 +368,9 @@ impl Network {
                     );
                 }
             }
+        }
+        if let Some(ha) = &self.host_access {
+            host_access::check(self, ha, &naming.of("host_access"))?;
         }
         Ok(())
     }
