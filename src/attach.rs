@@ -15,7 +15,7 @@ use crate::ipam::{self, Lease, LeaseStore, Owner, Request};
 use crate::link::{Driver, LinkKind, Mac};
 use crate::netlink::{Rtnl, SlaveSpec};
 use crate::netns::{Netns, Visit, write_sysctl};
-use crate::network::{Network, host_access, parent};
+use crate::network::{Network, announce, host_access, parent};
 
 /// What a front door asks for one interface of a container, its network named but not yet
 /// loaded: from annotations, `ipvlan-run --network`, `network connect`.
@@ -200,8 +200,11 @@ fn transaction(
     // The visit happens whatever came of the links: the rollback needs its socket.
     let (err, found) = match (prepared, visit.run_with(made.clone())) {
         (Ok(()), Ok((ns, links))) => {
+            // Host access, then the announcement: peers learn a route once the container
+            // answers.
             let done = configure_all(&ns, container, atts, &links, &leases, &ns_path)
-                .and_then(|()| add_host_routes(rtnl, atts, &shims, &leases));
+                .and_then(|()| add_host_routes(rtnl, atts, &shims, &leases))
+                .and_then(|()| announce_all(rtnl, atts, &shims, &leases));
             match done {
                 Ok(()) => return Ok(leases),
                 Err(e) => (e, Some((ns, links))),
@@ -214,7 +217,10 @@ fn transaction(
     let mut errors = Vec::new();
     for ((att, shim), held) in atts.iter().zip(&shims).zip(&leases) {
         let addrs: Vec<IpAddr> = held.iter().map(|l| l.address).collect();
-        if shim.is_some()
+        if let Err(e) = unannounce_addrs(rtnl, att.network, &addrs) {
+            errors.push(e.context("rollback"));
+        }
+        if shim.0.is_some()
             && let Err(e) = host_access::remove_routes(rtnl, att.network, &addrs)
         {
             errors.push(e.context("rollback"));
@@ -250,6 +256,27 @@ fn transaction(
     Err(Error::join(err, errors))
 }
 
+/// Last step of a setup, once the container answers at its addresses: their routes for the
+/// network's BGP speaker, out of the parent (`--announce`).
+fn announce_addrs(rtnl: &Rtnl, net: &Network, parent: u32, addrs: &[IpAddr]) -> Result<()> {
+    let Some(a) = &net.announce else {
+        return Ok(());
+    };
+    announce::add(rtnl, a, parent, addrs).with_context(|| format!("network {}", net.name))
+}
+
+/// Withdraw `addrs` from the network's announcement table, if it has one.
+fn unannounce_addrs(rtnl: &Rtnl, net: &Network, addrs: &[IpAddr]) -> Result<()> {
+    let Some(a) = &net.announce else {
+        return Ok(());
+    };
+    announce::remove(rtnl, a, addrs).with_context(|| format!("network {}", net.name))
+}
+
+/// Per attachment, what the host side of it needs later: the host's link to the network (with
+/// host access) and the parent's index (announcement routes leave through it).
+type Attached = (Option<host_access::Shim>, u32);
+
 /// For each attachment in order: its parent (and the host's link to the network, with host
 /// access), its leases, its slave under a temporary name in the netns. `shims`, `leases` and
 /// `made` grow as they are taken, for the rollback.
@@ -260,7 +287,7 @@ fn prepare(
     owner: &Owner,
     atts: &[Attachment],
     netns: &Netns,
-    shims: &mut Vec<Option<host_access::Shim>>,
+    shims: &mut Vec<Attached>,
     leases: &mut Vec<Vec<Lease>>,
     made: &mut Vec<String>,
 ) -> Result<()> {
@@ -271,7 +298,7 @@ fn prepare(
         let shim = host_access::ensure(rtnl, net, &parent)?;
         // A failed allocation gives back what it took itself.
         let held = allocate(container, owner, att)?;
-        shims.push(shim);
+        shims.push((shim, parent.index));
         leases.push(held);
         let tmp = temp_name(i);
         let spec = SlaveSpec {
@@ -297,14 +324,28 @@ fn prepare(
 fn add_host_routes(
     rtnl: &Rtnl,
     atts: &[Attachment],
-    shims: &[Option<host_access::Shim>],
+    shims: &[Attached],
     leases: &[Vec<Lease>],
 ) -> Result<()> {
-    for ((att, shim), held) in atts.iter().zip(shims).zip(leases) {
+    for ((att, (shim, _)), held) in atts.iter().zip(shims).zip(leases) {
         if let Some(shim) = shim {
             let addrs: Vec<IpAddr> = held.iter().map(|l| l.address).collect();
             host_access::add_routes(rtnl, att.network, shim, &addrs)?;
         }
+    }
+    Ok(())
+}
+
+/// The announcement routes of every attachment whose network has `--announce`.
+fn announce_all(
+    rtnl: &Rtnl,
+    atts: &[Attachment],
+    shims: &[Attached],
+    leases: &[Vec<Lease>],
+) -> Result<()> {
+    for ((att, (_, parent)), held) in atts.iter().zip(shims).zip(leases) {
+        let addrs: Vec<IpAddr> = held.iter().map(|l| l.address).collect();
+        announce_addrs(rtnl, att.network, *parent, &addrs)?;
     }
     Ok(())
 }
@@ -508,8 +549,9 @@ pub enum Release<'a> {
 
 /// Undo `setup`: delete the container's links `ifnames` where its netns outlives it
 /// (pre-created netns, the launcher's netns held by a leftover process, a connected netns),
-/// release its leases in every store given and, on those of `networks` with host access,
-/// delete the host's routes to them. Missing netns, link, lease or route count as done.
+/// release its leases in every store given and, on those of `networks`, delete the host's
+/// routes to them (host access) and withdraw their announcement. Missing netns, link, lease or
+/// route count as done; a route left behind by a teardown cut short is `gc`'s.
 pub fn teardown(
     stores: &[&dyn LeaseStore],
     container: &str,
@@ -541,16 +583,29 @@ pub fn teardown(
             ))),
         }
     }
-    for net in networks.iter().filter(|n| n.host_access.is_some()) {
+    for net in networks
+        .iter()
+        .filter(|n| n.host_access.is_some() || n.announce.is_some())
+    {
         let addrs: Vec<IpAddr> = released
             .iter()
             .filter(|l| l.network == net.name)
             .map(|l| l.address)
             .collect();
-        if let Err(e) =
-            Rtnl::current().and_then(|rtnl| host_access::remove_routes(&rtnl, net, &addrs))
-        {
-            errors.push(e.context(format!("container {container}")));
+        let in_container = |e: Error| e.context(format!("container {container}"));
+        match Rtnl::current() {
+            Err(e) => errors.push(in_container(e)),
+            Ok(rtnl) => {
+                // The announcement goes first: peers stop sending before the host's route goes.
+                if let Err(e) = unannounce_addrs(&rtnl, net, &addrs) {
+                    errors.push(in_container(e));
+                }
+                if net.host_access.is_some()
+                    && let Err(e) = host_access::remove_routes(&rtnl, net, &addrs)
+                {
+                    errors.push(in_container(e));
+                }
+            }
         }
     }
     errors.finish().map(|()| released)

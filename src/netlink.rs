@@ -13,13 +13,15 @@ use rtnetlink::packet_core::{
     NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkMessage,
     NetlinkPayload,
 };
-use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
 use rtnetlink::packet_route::link::{
     InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVlan, IpVlanFlags, IpVlanMode, LinkAttribute,
     LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
 };
-use rtnetlink::packet_route::route::{RouteMessage, RouteProtocol, RouteScope};
+use rtnetlink::packet_route::route::{
+    RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope,
+};
+use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use rtnetlink::{
     AddressMessageBuilder, LinkDummy, LinkIpVlan, LinkMacVlan, LinkMessageBuilder, LinkUnspec,
@@ -393,6 +395,72 @@ fn route_message(route: &Route) -> RouteMessage {
         msg = msg.table_id(table);
     }
     msg.build()
+}
+
+/// A route found in a table, as far as the tables' owners need to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableRoute {
+    pub destination: IpAddr,
+    pub prefix_len: u8,
+    pub protocol: u8,
+}
+
+impl Rtnl {
+    /// Every IPv4 and IPv6 route of routing table `table`, whoever made it.
+    pub fn table_routes(&self, table: u32) -> Result<Vec<TableRoute>> {
+        let mut routes = Vec::new();
+        // One dump per family: an unspecified one would bring multicast and MPLS routes too.
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let mut msg = RouteMessage::default();
+            msg.header.address_family = family;
+            let mut answers = Vec::new();
+            self.exchange(RouteNetlinkMessage::GetRoute(msg), NLM_F_DUMP, &mut answers)
+                .map_err(|e| e.context(format!("cannot list the routes of table {table}")))?;
+            routes.extend(answers.iter().filter_map(|m| {
+                match m {
+                    RouteNetlinkMessage::NewRoute(r) => decode_route(r)
+                        .filter(|(t, _)| *t == table)
+                        .map(|(_, route)| route),
+                    _ => None,
+                }
+            }));
+        }
+        Ok(routes)
+    }
+}
+
+/// The table (RTA_TABLE, or the header's 8 bits) and route; None for a family other than
+/// IPv4 and IPv6, which the dumps above do not ask for.
+fn decode_route(m: &RouteMessage) -> Option<(u32, TableRoute)> {
+    let mut table = u32::from(m.header.table);
+    let mut destination = None;
+    for attr in &m.attributes {
+        match attr {
+            RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::Destination(RouteAddress::Inet(a)) => {
+                destination = Some(IpAddr::V4(*a))
+            }
+            RouteAttribute::Destination(RouteAddress::Inet6(a)) => {
+                destination = Some(IpAddr::V6(*a))
+            }
+            _ => {}
+        }
+    }
+    // A default route carries no destination attribute.
+    let destination = match (destination, m.header.address_family) {
+        (Some(d), _) => d,
+        (None, AddressFamily::Inet) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        (None, AddressFamily::Inet6) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        (None, _) => return None,
+    };
+    Some((
+        table,
+        TableRoute {
+            destination,
+            prefix_len: m.header.destination_prefix_length,
+            protocol: m.header.protocol.into(),
+        },
+    ))
 }
 
 /// Kernel feature probes for `doctor`, like `ipvlan_supported`: each sends a link request the

@@ -26,6 +26,9 @@ command -v rpmbuild >/dev/null || missing+=(rpm)
 # tests/etcd.rs: a real etcd, and openssl for its throwaway CA and certificates
 command -v etcd >/dev/null || missing+=(etcd-server)
 command -v openssl >/dev/null || missing+=(openssl)
+# tests/announce.rs: BGP speakers (bird2 also goes into the VM image)
+command -v bird >/dev/null || missing+=(bird2)
+[ -x /usr/lib/frr/zebra ] || missing+=(frr)
 # tests/etcd_cluster.rs partitions a member with nftables drop rules
 command -v nft >/dev/null || missing+=(nftables)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -33,7 +33,8 @@ if dpkg -s ipvlan-hook >/dev/null 2>&1; then
 fi
 for path in /usr/bin/ipvlan-hook /usr/bin/ipvlan-run /etc/ipvlan-hook /var/lib/ipvlan-hook \
 	/usr/share/containers/oci/hooks.d/ipvlan-hook-createRuntime.json \
-	/usr/share/containers/oci/hooks.d/ipvlan-hook-poststop.json; do
+	/usr/share/containers/oci/hooks.d/ipvlan-hook-poststop.json \
+	/etc/iproute2/rt_protos.d/ipvlan-hook.conf; do
 	[ ! -e "$path" ] || die "$path exists and the package would replace or purge it: move it away first"
 done
 
@@ -115,14 +116,18 @@ for f in /usr/bin/ipvlan-hook /usr/bin/ipvlan-run \
 	/usr/share/containers/oci/hooks.d/ipvlan-hook-createRuntime.json \
 	/usr/share/containers/oci/hooks.d/ipvlan-hook-poststop.json \
 	/etc/ipvlan-hook/policy.json /usr/lib/tmpfiles.d/ipvlan-hook.conf \
+	/etc/iproute2/rt_protos.d/ipvlan-hook.conf /usr/share/doc/ipvlan-hook/examples/announce-bird.conf \
+	/usr/share/doc/ipvlan-hook/examples/announce-frr.conf \
 	/usr/share/man/man8/ipvlan-hook.8.gz /usr/share/man/man8/ipvlan-run.8.gz \
 	/usr/share/man/man5/ipvlan-hook.5.gz \
 	/usr/share/bash-completion/completions/ipvlan-hook /usr/share/zsh/vendor-completions/_ipvlan-hook \
 	/usr/share/fish/vendor_completions.d/ipvlan-hook.fish; do
 	grep -qxF "$f" <<<"$deb_files" || die "$deb lacks $f"
 done
-[ "$(dpkg-deb -I "$deb" conffiles)" = /etc/ipvlan-hook/policy.json ] ||
-	die "the conffiles of $deb are not exactly /etc/ipvlan-hook/policy.json: $(dpkg-deb -I "$deb" conffiles)"
+# Config files: the policy, and the name of the announcement routes' protocol number.
+conffiles=$'/etc/ipvlan-hook/policy.json\n/etc/iproute2/rt_protos.d/ipvlan-hook.conf'
+[ "$(dpkg-deb -I "$deb" conffiles | sort)" = "$(sort <<<"$conffiles")" ] ||
+	die "the conffiles of $deb are not exactly $(tr '\n' ' ' <<<"$conffiles"): $(dpkg-deb -I "$deb" conffiles)"
 policy=$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./etc/ipvlan-hook/policy.json | jq -c .)
 [ "$policy" = '{"version":1,"allow_annotation_networks":false}' ] || die "default policy is $policy"
 for f in ipvlan-hook-createRuntime.json ipvlan-hook-poststop.json; do
@@ -150,8 +155,8 @@ if [ "$rpm_files" != "$deb_like" ]; then
 	diff <(echo "$deb_like") <(echo "$rpm_files") >&2 || true
 	die "the RPM and the Debian package carry different files (< deb, > rpm)"
 fi
-[ "$(rpm -qp --configfiles "$rpm")" = /etc/ipvlan-hook/policy.json ] ||
-	die "the RPM's config files are not exactly /etc/ipvlan-hook/policy.json"
+[ "$(rpm -qp --configfiles "$rpm" | sort)" = "$(sort <<<"$conffiles")" ] ||
+	die "the RPM's config files are not exactly $(tr '\n' ' ' <<<"$conffiles")"
 
 # --- Install -----------------------------------------------------------------------------------
 # Which of the package's paths (directories too) are there before it: the rest must go again.

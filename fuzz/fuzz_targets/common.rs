@@ -116,6 +116,11 @@ pub fn check_network(net: &Network) {
         assert_eq!(net.mode, Mode::L2, "{net:?}");
     }
     assert!(!net.subnets.is_empty());
+    if let Some(a) = net.announce {
+        // Never one of the kernel's own tables, always our protocol number.
+        assert!(![0, 253, 254, 255].contains(&a.table), "{net:?}");
+        assert_eq!(a.protocol, network::announce::PROTOCOL, "{net:?}");
+    }
     let v6 = net.subnets.iter().any(|s| s.subnet.is_ipv6());
     if let Some(mtu) = net.mtu {
         assert!(mtu <= 65535 && mtu >= if v6 { 1280 } else { 68 }, "{net:?}");

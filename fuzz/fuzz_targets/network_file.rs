@@ -42,6 +42,7 @@ fn spec_of(net: &Network) -> NetworkSpec {
             .iter()
             .flat_map(|s| s.aux_addresses.iter().map(|(n, a)| (n.clone(), *a)))
             .collect(),
+        announce: net.announce.map(|a| a.table),
         host_access: net.host_access.as_ref().map(|h| h.addresses.clone()),
         // Fields added later keep their defaults until this target learns them.
         ..Default::default()

@@ -675,7 +675,7 @@ _ipvlan__hook() {
             return 0
             ;;
         ipvlan__subcmd__hook__subcmd__network__subcmd__create)
-            opts="-d -o -h --driver --parent --mode --flag --opt --subnet --gateway --ip-range --aux-address --ipv6 --internal --mtu --ipam --host-access --config-dir --state-dir --help"
+            opts="-d -o -h --driver --parent --mode --flag --opt --subnet --gateway --ip-range --aux-address --ipv6 --internal --mtu --ipam --host-access --announce --config-dir --state-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -734,6 +734,10 @@ _ipvlan__hook() {
                     return 0
                     ;;
                 --host-access)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --announce)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

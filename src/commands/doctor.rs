@@ -18,7 +18,7 @@ use crate::link::LinkKind;
 use crate::netlink::Rtnl;
 use crate::netns::Netns;
 use crate::network::store::NetworkStore;
-use crate::network::{Driver, Network, OwnedParent, parent};
+use crate::network::{Driver, Network, OwnedParent, announce, parent};
 use crate::policy::Policy;
 
 /// Where podman and CRI-O read hooks.d files unless configured otherwise.
@@ -90,6 +90,7 @@ pub fn checks(hooks_dirs: &[PathBuf], dirs: &Dirs) -> Vec<Check> {
     config_dir(&mut out, &dirs.config);
     policy(&mut out, &dirs.config);
     networks(&mut out, &dirs.config);
+    announce_tables(&mut out, dirs);
     state_dir(&mut out, &dirs.state);
     hooks(&mut out, hooks_dirs, dirs);
     out.0
@@ -287,6 +288,48 @@ fn check_network(
                     "{summary}; VLAN {vid} on {base} is missing and is made again when a container attaches"
                 ),
             ))
+        }
+    }
+}
+
+/// Each announcement table against the leases: what `gc` would add or remove.
+fn announce_tables(out: &mut Checks, dirs: &Dirs) {
+    let tables = match super::gc::tables(dirs) {
+        Ok(t) => t,
+        Err(e) => return out.fail("announce tables", e),
+    };
+    for (announce, leased) in tables {
+        let check = format!("announce table {}", announce.table);
+        let drift = leased.and_then(|l| {
+            let rtnl = Rtnl::current()?;
+            Ok((l.len(), announce::reconcile(&rtnl, &announce, &l, true)?))
+        });
+        match drift {
+            Err(e) => out.fail(check, e),
+            Ok((n, d)) if d.is_empty() => out.pass(
+                check,
+                format!(
+                    "{n} route(s) of proto {} ({}), as leased",
+                    announce::PROTOCOL_NAME,
+                    announce.protocol
+                ),
+            ),
+            Ok((_, d)) => {
+                let list = |v: &[std::net::IpAddr]| {
+                    v.iter()
+                        .map(|a| a.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                out.warn(
+                    check,
+                    format!(
+                        "missing routes [{}], stale routes [{}]: peers do not reach those containers, or still send to gone ones; run 'ipvlan-hook gc'",
+                        list(&d.missing),
+                        list(&d.stale)
+                    ),
+                )
+            }
         }
     }
 }

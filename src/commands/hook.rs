@@ -79,7 +79,7 @@ fn create(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
 fn poststop(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
     let (names, ifnames) = ann.interfaces();
     // The networks the container was set up on, while they are defined: their stores (lease
-    // files, etcd) and host-access routes. A network removed meanwhile took its link and
+    // files, etcd) host-access routes and announcement tables. A network removed meanwhile took its link and
     // routes with it.
     let store = NetworkStore::new(&dirs.config);
     let networks: Vec<Network> = names.iter().filter_map(|n| store.load(n).ok()).collect();

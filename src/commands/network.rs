@@ -13,7 +13,9 @@ use crate::ipam::{self, LeaseEntry, LeaseStore, Reservation};
 use crate::netlink::Rtnl;
 use crate::network::opts::{DriverOpts, merge, parse_aux};
 use crate::network::store::NetworkStore;
-use crate::network::{Driver, Flag, Ipam, Mode, Network, NetworkSpec, host_access, parent};
+use crate::network::{
+    Driver, Flag, Ipam, Mode, Network, NetworkSpec, announce, host_access, parent,
+};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum NetworkCmd {
@@ -22,6 +24,7 @@ pub enum NetworkCmd {
   ipvlan-hook network create db_net --parent eth0 --subnet 192.168.1.0/24
   ipvlan-hook network create vlan20 --parent eth0.20 --subnet 192.168.20.0/24 --gateway 192.168.20.1
   ipvlan-hook network create l3net --parent eth0 --mode l3 --subnet 10.1.100.0/24 --subnet 10.1.101.0/24
+  ipvlan-hook network create bgpnet --parent eth1 --mode l3 --subnet 10.1.1.0/24 --announce   # routes in table 251 for BIRD/FRR
   ipvlan-hook network create isolated --subnet 192.168.1.0/24     # dummy parent, no default route
   ipvlan-hook network create lan --parent eth0 --subnet 192.168.1.0/24 --ip-range 192.168.1.128/25 --host-access
   ipvlan-hook network create -d ipvlan --subnet=192.168.20.0/24 -o parent=eth0.20 -o ipvlan_mode=l2 ipvlan20
@@ -105,6 +108,10 @@ pub struct CreateArgs {
         value_delimiter = ','
     )]
     pub host_access: Option<Vec<IpAddr>>,
+    /// Put each container address as a /32 or /128 route into routing TABLE, for a BGP
+    /// speaker to announce (default table 251; see ipvlan-hook(8), ROUTE ANNOUNCEMENT).
+    #[arg(long, value_name = "TABLE", num_args = 0..=1, require_equals = true)]
+    pub announce: Option<Option<u32>>,
 }
 
 pub fn run(cmd: NetworkCmd, dirs: &Dirs) -> Result<()> {
@@ -189,6 +196,9 @@ impl TryFrom<CreateArgs> for NetworkSpec {
             ip_ranges: args.ip_range,
             aux_addresses: parse_aux(&args.aux_address)?,
             host_access: args.host_access,
+            announce: args
+                .announce
+                .map(|table| table.unwrap_or(announce::DEFAULT_TABLE)),
         })
     }
 }
@@ -211,8 +221,19 @@ fn create(args: CreateArgs, networks: &NetworkStore, dirs: &Dirs) -> Result<()> 
     let rtnl = Rtnl::current()?;
     parent::plan(&rtnl, &mut net)?;
     net.check_shares_parent_with_all(&others)?;
+    for other in &others {
+        announce::check_shares_table_with(&net, other)?;
+    }
     // Input errors first; then whether this kernel can do it at all.
     rtnl.require(net.driver)?;
+    if let Some(a) = &net.announce {
+        announce::check_table_free(&rtnl, a.table)?;
+        if net.driver == Driver::Macvlan && net.host_access.is_none() {
+            crate::warn(
+                "--announce on a macvlan network without --host-access: peers send to this host's address, and this host cannot reach macvlan containers without a link of its own: add --host-access, and let the host forward (net.ipv4.ip_forward=1)",
+            );
+        }
+    }
     // An etcd network's address plan must agree with the other hosts' (fails closed).
     crate::ipam::select::register(&net, dirs)?;
     let parent = parent::ensure(&rtnl, &net)?;
@@ -346,6 +367,10 @@ fn remove(name: &str, force: bool, networks: &NetworkStore, dirs: &Dirs) -> Resu
         );
     }
     let rtnl = Rtnl::current()?;
+    // Peers stop sending first; then the host's own link and routes go.
+    if let Some(a) = &net.announce {
+        announce::remove_network(&rtnl, a, &net).with_context(|| format!("network {name}"))?;
+    }
     host_access::remove(&rtnl, &net)?;
     // A parent we created but another network now also uses is handed over, not deleted.
     let heir = networks

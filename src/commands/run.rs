@@ -287,6 +287,7 @@ fn resolve(
         gateways: args.gateway.clone(),
         ip_ranges: Vec::new(),
         aux_addresses: Vec::new(),
+        announce: None,
         host_access: None,
     };
     let (mut net, warnings) = spec.build(id)?;

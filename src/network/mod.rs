@@ -2,6 +2,7 @@
 //! Docker's ipvlan driver semantics; everything here is pure validation, so bad input is
 //! refused before anything touches the kernel or the disk.
 
+pub mod announce;
 pub mod host_access;
 pub mod opts;
 pub mod parent;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::bail;
 use crate::error::Result;
 pub use crate::link::{Driver, Flag, Mode};
+use announce::Announce;
 pub use host_access::HostAccess;
 
 /// Version of the network file format written by this build.
@@ -84,6 +86,9 @@ pub struct Network {
     /// Left out of the file for lease files, so such files stay as they were.
     #[serde(default, skip_serializing_if = "Ipam::is_files")]
     pub ipam: Ipam,
+    /// Container routes for a BGP speaker (`--announce`); none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announce: Option<Announce>,
     /// The host's own link to the containers (`--host-access`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_access: Option<HostAccess>,
@@ -104,6 +109,8 @@ pub struct NetworkSpec {
     pub gateways: Vec<IpAddr>,
     pub ip_ranges: Vec<IpNetwork>,
     pub aux_addresses: Vec<(String, IpAddr)>,
+    /// Routing table of `--announce`.
+    pub announce: Option<u32>,
     /// `--host-access[=ADDR[,ADDR6]]`: None without it; the addresses given, if any.
     pub host_access: Option<Vec<IpAddr>>,
 }
@@ -220,6 +227,7 @@ impl NetworkSpec {
             mtu: self.mtu,
             subnets,
             ipam: Ipam::Files,
+            announce: self.announce.map(Announce::new),
             host_access: None,
         };
         net.host_access = self.host_access.map(|addresses| HostAccess {
@@ -305,6 +313,12 @@ impl Network {
                 self.mode,
                 naming.of("flag")
             );
+        }
+        if let Some(a) = &self.announce {
+            a.check(match naming {
+                Naming::Flags => "--announce",
+                Naming::Keys => "announce.table",
+            })?;
         }
         if let Some(mtu) = self.mtu {
             let min = if self.has_family(true) { 1280 } else { 68 };

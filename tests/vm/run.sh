@@ -23,6 +23,8 @@ vm_mem=${IPVLAN_VM_MEM:-1024}
 modules=(ipvlan 8021q dummy macvlan veth)
 # dummy would otherwise create a dummy0 link that no test asked for.
 declare -A module_params=([dummy]=numdummies=0)
+# Programs the tests run besides iproute2, copied with their libraries.
+extra_bins=(bird birdc)
 
 die() { echo "vm: error: $*" >&2; exit 1; }
 log() { echo "vm: $*" >&2; }
@@ -61,6 +63,7 @@ install_host_tools() {
 	command -v zstd >/dev/null || missing+=(zstd)
 	command -v python3 >/dev/null || missing+=(python3)
 	command -v strip >/dev/null || missing+=(binutils)
+	command -v bird >/dev/null || missing+=(bird2)
 	if ((${#missing[@]})); then
 		log "installing ${missing[*]}"
 		apt_install "${missing[@]}"
@@ -220,6 +223,11 @@ build_initramfs() {
 	# in for iputils' one.
 	for name in runc ping; do
 		if command -v "$name" >/dev/null; then copy_elf "$(command -v "$name")"; fi
+	done
+	# BGP speakers of tests/announce.rs (bird2), which fails without them.
+	for name in "${extra_bins[@]}"; do
+		command -v "$name" >/dev/null || die "$name is missing: apt-get install bird2"
+		copy_elf "$(command -v "$name")"
 	done
 
 	busybox=$(readlink -f "$(command -v busybox)")
