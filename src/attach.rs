@@ -21,6 +21,8 @@ pub struct Attachment<'a> {
     pub static_v6: Option<IpAddr>,
     /// Overrides the network's MTU (default: the parent's).
     pub mtu: Option<u32>,
+    /// Hardware address of a macvlan link (default: the kernel's random one).
+    pub mac: Option<[u8; 6]>,
     pub owner: Owner,
 }
 
@@ -74,10 +76,10 @@ fn transaction(
             netns.path().display()
         )));
     }
-    if let Err(e) = ipam::release(store, att.container) {
+    if let Err(e) = ipam::release_interface(store, att.container, att.ifname) {
         errors.push(e.context(format!(
-            "rollback: cannot release the leases of container {}",
-            att.container
+            "rollback: cannot release the leases of container {} interface {}",
+            att.container, att.ifname
         )));
     }
     Err(Error::join(errors).expect("at least the setup error"))
@@ -104,6 +106,7 @@ fn make_link(
         mode: net.mode,
         flag: net.flag,
         mtu: att.mtu.or(net.mtu),
+        mac: att.mac,
     };
     rtnl.add_slave(&tmp, parent, spec, netns).with_context(|| {
         format!(
@@ -168,18 +171,10 @@ fn configure(
     }
     ns.set_up(index)
         .with_context(|| format!("cannot bring {ifname} up in netns {ns_path}"))?;
-    if net.internal {
-        return Ok(());
-    }
     for l in leases {
         let v6 = l.address.is_ipv6();
-        let gateway = if net.routes_via_gateway() {
-            match net.subnet_of(l.address).and_then(|s| s.gateway) {
-                Some(gw) => Some(gw),
-                None => continue,
-            }
-        } else {
-            None
+        let Some(gateway) = net.default_route(l.address) else {
+            continue;
         };
         let via = gateway.map_or_else(|| format!("dev {ifname}"), |g| format!("via {g}"));
         match ns.add_default_route(index, v6, gateway) {
@@ -283,8 +278,8 @@ fn temp_name() -> String {
 }
 
 /// Undo `setup`: delete the container's link where its netns outlives it (pre-created netns, or
-/// the launcher's netns held by a leftover process) and release its leases. Missing netns, link
-/// or lease count as done.
+/// the launcher's netns held by a leftover process) and release the leases of that interface.
+/// Missing netns, link or lease count as done.
 pub fn teardown(
     store: &dyn LeaseStore,
     container: &str,
@@ -297,9 +292,9 @@ pub fn teardown(
     {
         errors.push(e);
     }
-    let released = ipam::release(store, container).map_err(|e| {
+    let released = ipam::release_interface(store, container, ifname).map_err(|e| {
         e.context(format!(
-            "cannot release the leases of container {container}"
+            "cannot release the leases of container {container} interface {ifname}"
         ))
     });
     match released {

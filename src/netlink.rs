@@ -9,10 +9,12 @@ use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rtnetlink::packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
 };
 use rtnetlink::packet_route::RouteNetlinkMessage;
-use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use rtnetlink::packet_route::link::{
     InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVlan, IpVlanFlags, IpVlanMode, LinkAttribute,
     LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
@@ -52,6 +54,8 @@ pub struct Link {
     pub ipvlan_flag: Option<Flag>,
     pub macvlan_flag: Option<Flag>,
     pub vlan_id: Option<u16>,
+    /// `IFLA_ADDRESS`, as `aa:bb:cc:dd:ee:ff`.
+    pub mac: Option<String>,
 }
 
 /// The slave link the hook creates for a container.
@@ -61,6 +65,8 @@ pub struct SlaveSpec {
     pub mode: Mode,
     pub flag: Flag,
     pub mtu: Option<u32>,
+    /// Hardware address of a macvlan slave (ipvlan slaves share the parent's).
+    pub mac: Option<[u8; 6]>,
 }
 
 /// Receive buffer: one answer to one request (a link message is 1-2 KiB without VF details).
@@ -88,6 +94,12 @@ impl Rtnl {
     /// Send one request and wait for the kernel's acknowledgement; returns the message the
     /// kernel answered with before it, if any (the link a GETLINK asked for).
     fn request(&self, msg: RouteNetlinkMessage, flags: u16) -> Result<Option<RouteNetlinkMessage>> {
+        Ok(self.exchange(msg, flags)?.pop())
+    }
+
+    /// Send one request; every message the kernel answers with until its acknowledgement (or
+    /// the end of a dump).
+    fn exchange(&self, msg: RouteNetlinkMessage, flags: u16) -> Result<Vec<RouteNetlinkMessage>> {
         let seq = self.seq.get().wrapping_add(1);
         self.seq.set(seq);
         let mut req = NetlinkMessage::from(msg);
@@ -100,7 +112,7 @@ impl Rtnl {
             .send(&buf, 0)
             .map_err(|e| Error::from(e).context("cannot send a netlink request"))?;
 
-        let mut answer = None;
+        let mut answer = Vec::new();
         let mut rx: Vec<u8> = Vec::with_capacity(RECV_BUF);
         loop {
             rx.clear();
@@ -132,7 +144,7 @@ impl Rtnl {
                         };
                     }
                     NetlinkPayload::Done(_) => return Ok(answer),
-                    NetlinkPayload::InnerMessage(m) => answer = Some(m),
+                    NetlinkPayload::InnerMessage(m) => answer.push(m),
                     _ => {}
                 }
             }
@@ -263,6 +275,25 @@ impl Rtnl {
         .map(drop)
     }
 
+    /// The addresses on link `index`, with their prefix lengths.
+    pub fn addresses(&self, index: u32) -> Result<Vec<(IpAddr, u8)>> {
+        let mut msg = AddressMessage::default();
+        msg.header.index = index;
+        let answer = self.exchange(RouteNetlinkMessage::GetAddress(msg), NLM_F_DUMP)?;
+        Ok(answer
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewAddress(a) if a.header.index == index => {
+                    a.attributes.iter().find_map(|attr| match attr {
+                        AddressAttribute::Address(ip) => Some((*ip, a.header.prefix_len)),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Default route of one family: via `gateway`, or straight out of the device (L3 modes).
     pub fn add_default_route(&self, index: u32, v6: bool, gateway: Option<IpAddr>) -> Result<()> {
         let msg = match (v6, gateway) {
@@ -356,11 +387,12 @@ fn slave_message(name: &str, parent: u32, spec: SlaveSpec, netns_fd: i32) -> Lin
                 Flag::Private => MacVlanMode::Private,
                 Flag::Vepa => MacVlanMode::Vepa,
             };
-            return with_mtu(
-                LinkMacVlan::new(name, parent, mode).setns_by_fd(netns_fd),
-                spec.mtu,
-            )
-            .build();
+            let b = LinkMacVlan::new(name, parent, mode).setns_by_fd(netns_fd);
+            let b = match spec.mac {
+                Some(mac) => b.address(mac.to_vec()),
+                None => b,
+            };
+            return with_mtu(b, spec.mtu).build();
         }
     };
     with_mtu(msg, spec.mtu).build()
@@ -387,9 +419,13 @@ fn decode_link(m: &LinkMessage) -> Link {
         ipvlan_flag: None,
         macvlan_flag: None,
         vlan_id: None,
+        mac: None,
     };
     for attr in &m.attributes {
         match attr {
+            LinkAttribute::Address(a) if a.len() == 6 => {
+                link.mac = Some(a.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"))
+            }
             LinkAttribute::IfName(n) => link.name = n.clone(),
             LinkAttribute::Mtu(v) => link.mtu = Some(*v),
             LinkAttribute::IfAlias(a) => link.alias = Some(a.clone()),
@@ -494,6 +530,7 @@ mod tests {
             mode: Mode::L3s,
             flag: Flag::Private,
             mtu: Some(1400),
+            mac: None,
         };
         let msg = slave_message("tmp0", 7, spec, 42);
         assert!(
@@ -521,6 +558,7 @@ mod tests {
             mode: Mode::L2,
             flag: Flag::Bridge,
             mtu: None,
+            mac: None,
         };
         let msg = slave_message("tmp0", 3, spec, 5);
         assert_eq!(ipvlan_data(&msg), vec![InfoIpVlan::Mode(IpVlanMode::L2)]);
@@ -538,11 +576,16 @@ mod tests {
             mode: Mode::L2,
             flag: Flag::Vepa,
             mtu: None,
+            mac: Some([0x02, 0, 0, 0, 0, 0x0a]),
         };
         let link = decode_link(&slave_message("tmp0", 3, spec, 5));
         assert_eq!(
-            (link.kind, link.macvlan_flag),
-            (Some(LinkKind::Macvlan), Some(Flag::Vepa))
+            (link.kind, link.macvlan_flag, link.mac.as_deref()),
+            (
+                Some(LinkKind::Macvlan),
+                Some(Flag::Vepa),
+                Some("02:00:00:00:00:0a")
+            )
         );
     }
 

@@ -64,6 +64,7 @@ fn create(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
         static_v4: ann.ipv4.map(|(a, _)| a),
         static_v6: ann.ipv6.map(|(a, _)| a),
         mtu: ann.mtu,
+        mac: None,
         owner,
     };
     let store = crate::ipam::select::for_network(&network, dirs)?;
@@ -118,16 +119,7 @@ fn resolve_network(ann: &Annotations, dirs: &Dirs) -> Result<Network> {
         check_agrees("ipvlan.flag", ann.flag.as_ref(), &net.flag, name)?;
         for (key, given) in [("ipvlan.ipv4", ann.ipv4), ("ipvlan.ipv6", ann.ipv6)] {
             if let Some((addr, prefix)) = given {
-                let Some(s) = net.subnet_of(addr) else {
-                    bail!("{key}={addr} lies outside every subnet of network {name}");
-                };
-                if prefix.is_some_and(|p| p != s.subnet.prefix()) {
-                    bail!(
-                        "{key}={addr}/{}: network {name} has subnet {}",
-                        prefix.unwrap_or_default(),
-                        s.subnet
-                    );
-                }
+                net.check_static(key, addr, prefix)?;
             }
         }
         if ann.gateway.is_some() || ann.gateway6.is_some() {

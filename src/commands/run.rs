@@ -124,6 +124,7 @@ fn attach_and_run(
         static_v4: args.ip,
         static_v6: args.ip6,
         mtu: args.mtu,
+        mac: None,
         owner: Owner::of_pid(std::process::id())?,
     };
     attach::setup(rtnl, &*store, &att, &netns)?;

@@ -290,6 +290,24 @@ fn now() -> u64 {
 /// Release every lease of `container` on every network. Idempotent; keeps going past errors
 /// and reports them all. Reads one index per network, never the lease files of others.
 pub fn release(store: &dyn LeaseStore, container: &str) -> Result<Vec<Lease>> {
+    release_where(store, container, |_| true)
+}
+
+/// Release the leases of one interface of `container` (a CNI attachment, or one setup rolled
+/// back), on every network, as `release` does.
+pub fn release_interface(
+    store: &dyn LeaseStore,
+    container: &str,
+    ifname: &str,
+) -> Result<Vec<Lease>> {
+    release_where(store, container, |l| l.ifname == ifname)
+}
+
+fn release_where(
+    store: &dyn LeaseStore,
+    container: &str,
+    wanted: impl Fn(&Lease) -> bool,
+) -> Result<Vec<Lease>> {
     check_name("container id", container)?;
     let mut released = Vec::new();
     let mut errors = Vec::new();
@@ -306,7 +324,7 @@ pub fn release(store: &dyn LeaseStore, container: &str) -> Result<Vec<Lease>> {
                 continue;
             }
         };
-        for lease in leases {
+        for lease in leases.into_iter().filter(|l| wanted(l)) {
             match net.remove(&lease) {
                 Ok(()) => released.push(lease),
                 Err(e) => errors.push(e.context(format!(
@@ -531,6 +549,15 @@ mod tests {
             addrs(&allocate(&store, &eth1).expect("eth1")),
             ["10.1.0.4", "fd00::4"]
         );
+
+        let eth1_only = release_interface(&store, "c1", "eth1").expect("release eth1");
+        assert_eq!(addrs(&eth1_only), ["10.1.0.4", "fd00::4"]);
+        assert!(
+            release_interface(&store, "c1", "eth1")
+                .expect("release eth1 again")
+                .is_empty()
+        );
+        allocate(&store, &eth1).expect("eth1 again");
 
         let released = release(&store, "c1").expect("release");
         assert_eq!(released.len(), 4);
