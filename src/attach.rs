@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use crate::error::{Context, Error, Result};
-use crate::ipam::{self, Lease, LeaseStore, Owner, Pool, Request};
+use crate::ipam::{self, Lease, LeaseStore, Owner, Request};
 use crate::link::LinkKind;
 use crate::netlink::{Link, Rtnl, SlaveSpec};
 use crate::netns::{Netns, Visit, write_sysctl};
@@ -123,17 +123,10 @@ fn make_link(
     configure(ns, index, att, leases, &ns_path)
 }
 
-fn allocate(store: &dyn LeaseStore, att: &Attachment) -> Result<Vec<Lease>> {
+/// Lease the attachment's addresses, without a link: all an IPAM plugin does.
+pub fn allocate(store: &dyn LeaseStore, att: &Attachment) -> Result<Vec<Lease>> {
     let net = att.network;
-    let pools: Vec<Pool> = net
-        .subnets
-        .iter()
-        .map(|s| Pool {
-            subnet: s.subnet,
-            ip_range: s.ip_range,
-            gateway: s.gateway,
-        })
-        .collect();
+    let pools = ipam::select::pools(net);
     ipam::allocate(
         store,
         &Request {

@@ -424,7 +424,12 @@ fn decode_link(m: &LinkMessage) -> Link {
     for attr in &m.attributes {
         match attr {
             LinkAttribute::Address(a) if a.len() == 6 => {
-                link.mac = Some(a.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"))
+                link.mac = Some(
+                    a.iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                )
             }
             LinkAttribute::IfName(n) => link.name = n.clone(),
             LinkAttribute::Mtu(v) => link.mtu = Some(*v),

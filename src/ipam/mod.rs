@@ -340,6 +340,36 @@ fn release_where(
     }
 }
 
+/// Release the leases of `network` that `stale` picks (a runtime's GC names the attachments
+/// still valid). Keeps going past errors and reports them all.
+pub fn release_matching(
+    store: &dyn LeaseStore,
+    network: &str,
+    stale: impl Fn(&Lease) -> bool,
+) -> Result<Vec<Lease>> {
+    check_name("network name", network)?;
+    let mut net = store.lock(network)?;
+    let mut released = Vec::new();
+    let mut errors = Vec::new();
+    for entry in net.list()? {
+        if let LeaseEntry::Lease(lease) = entry
+            && stale(&lease)
+        {
+            match net.remove(&lease) {
+                Ok(()) => released.push(lease),
+                Err(e) => errors.push(e.context(format!(
+                    "cannot release {} on network {network}",
+                    lease.address
+                ))),
+            }
+        }
+    }
+    match Error::join(errors) {
+        Some(e) => Err(e),
+        None => Ok(released),
+    }
+}
+
 /// All leases, or those of one network, for `lease ls`; unreadable records are listed too
 /// (after the leases), since they keep their address blocked.
 pub fn leases(store: &dyn LeaseStore, network: Option<&str>) -> Result<Vec<LeaseEntry>> {
