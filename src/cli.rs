@@ -71,7 +71,7 @@ pub enum Command {
     /// Run a command in a new network namespace attached to a network.
     #[command(after_help = examples::RUN)]
     Run(RunArgs),
-    /// Check that this host is ready: kernel support, networks, directories, hooks.d files.
+    /// Check that this host is ready: kernel support, networks, directories, hooks.d files, CNI.
     #[command(after_help = examples::DOCTOR)]
     Doctor(doctor::DoctorArgs),
 }

@@ -29,7 +29,8 @@
 //! - Section 5, results: cniVersion as asked, every supported version, `ips[].version` before
 //!   1.0.0 (`s5_result_in_every_supported_version`); errors: JSON on stdout with the spec's
 //!   codes and a non-zero exit, nothing left behind (`s5_errors_are_json_on_stdout_with_codes`).
-//! - `ipvlan-hook gc` judges a CNI lease by its netns (`cni_leases_are_collected_when_the_netns_is_gone`).
+//! - `ipvlan-hook gc` judges a CNI lease by its netns (`cni_leases_are_collected_when_the_netns_is_gone`);
+//!   `doctor` checks the plugin and the configurations naming it (`doctor_checks_the_cni_installation`).
 
 mod common;
 
@@ -683,4 +684,116 @@ fn cni_leases_are_collected_when_the_netns_is_gone() {
     let out = cni.host.ok(&["gc"]);
     assert!(out.contains("container c1") && !out.contains("c2"), "{out}");
     assert_eq!(cni.host.lease_count(), 1);
+}
+
+#[test]
+fn doctor_checks_the_cni_installation() {
+    let cni = Cni::new("cni-doctor", &["--subnet", "10.60.16.0/24"]);
+    let dir = cni.host.dir();
+    let (plugins, confs) = (dir.join("cni-bin"), dir.join("net.d"));
+    std::fs::create_dir_all(&plugins).expect("plugin dir");
+    std::fs::create_dir_all(&confs).expect("conf dir");
+    let ours = |extra: Value| {
+        let mut p = json!({"type": "ipvlan-hook", "network": "net"});
+        for (k, v) in extra.as_object().expect("object") {
+            p[k] = v.clone();
+        }
+        p
+    };
+    let write = |name: &str, version: &str, plugin: Value| {
+        let list = json!({"cniVersion": version, "name": name, "plugins": [plugin]});
+        std::fs::write(confs.join(format!("{name}.conflist")), list.to_string()).expect("write");
+    };
+    write("10-main", "1.0.0", ours(json!({})));
+    write(
+        "20-ipam",
+        "1.0.0",
+        json!({"type": "macvlan", "master": "p0", "ipam": {"type": "ipvlan-hook", "network": "net"}}),
+    );
+    write("30-missing", "1.0.0", ours(json!({"network": "nosuch"})));
+    write("40-old", "0.2.0", ours(json!({})));
+    write(
+        "50-other",
+        "1.0.0",
+        json!({"type": "bridge", "bridge": "cni0"}),
+    );
+    write(
+        "60-elsewhere",
+        "1.0.0",
+        ours(json!({"config_dir": cni.host.config, "state_dir": "/elsewhere"})),
+    );
+    // The configurations mostly give no directories: the defaults, as the environment sets
+    // them for the plugin and for this check.
+    let doctor = || {
+        let out = cni
+            .host
+            .ns
+            .cmd(hook_bin())
+            .args(["doctor", "--format", "json", "--hooks-dir"])
+            .arg(dir.join("no-hooks"))
+            .arg("--cni-plugin-dir")
+            .arg(&plugins)
+            .arg("--cni-conf-dir")
+            .arg(&confs)
+            .env("IPVLAN_HOOK_CONFIG_DIR", &cni.host.config)
+            .env("IPVLAN_HOOK_STATE_DIR", &cni.host.state)
+            .output()
+            .expect("doctor");
+        let rows: Value = serde_json::from_slice(&out.stdout).expect("doctor json");
+        rows.as_array().expect("rows").clone()
+    };
+    let row = |rows: &[Value], check: &str| -> (String, String) {
+        let r = rows
+            .iter()
+            .find(|r| r["check"] == check)
+            .unwrap_or_else(|| panic!("no {check} row: {rows:#?}"));
+        (
+            r["status"].as_str().unwrap_or_default().into(),
+            r["detail"].as_str().unwrap_or_default().into(),
+        )
+    };
+    let conf = |name: &str| {
+        format!(
+            "cni conf {}",
+            confs.join(format!("{name}.conflist")).display()
+        )
+    };
+    let rows = doctor();
+    assert_eq!(
+        row(&rows, &conf("10-main")),
+        ("pass".into(), "plugin for network net".into())
+    );
+    assert_eq!(
+        row(&rows, &conf("20-ipam")),
+        ("pass".into(), "IPAM under macvlan for network net".into())
+    );
+    let (status, detail) = row(&rows, &conf("30-missing"));
+    assert_eq!(status, "fail");
+    assert!(detail.contains("nosuch"), "{detail}");
+    assert_eq!(row(&rows, &conf("40-old")).0, "fail");
+    assert!(
+        !rows.iter().any(|r| r["check"] == conf("50-other")),
+        "not ours: {rows:#?}"
+    );
+    let (status, detail) = row(&rows, &conf("60-elsewhere"));
+    assert_eq!(status, "warn");
+    assert!(detail.contains("its state_dir is /elsewhere"), "{detail}");
+    let (status, detail) = row(&rows, "cni plugin");
+    assert_eq!(
+        status, "fail",
+        "configurations name a plugin that is not there"
+    );
+    assert!(detail.contains("5 CNI configuration entries"), "{detail}");
+
+    // Installed: it answers VERSION.
+    std::os::unix::fs::symlink(hook_bin(), plugins.join("ipvlan-hook")).expect("symlink");
+    let rows = doctor();
+    let plugin = format!("cni plugin {}", plugins.join("ipvlan-hook").display());
+    assert_eq!(
+        row(&rows, &plugin),
+        (
+            "pass".into(),
+            "answers VERSION: 0.3.0 0.3.1 0.4.0 1.0.0 1.1.0".into()
+        )
+    );
 }

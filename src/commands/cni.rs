@@ -29,6 +29,44 @@ pub use config::TYPE;
 use config::{Env, NetConf, Role, Section};
 use result::{CniError, CniResult, Interface, IpConfig, Route, code};
 
+/// What a plugin entry of a CNI configuration asks of us, for `doctor`.
+pub struct Usage {
+    /// "plugin", or "IPAM under TYPE".
+    pub role: String,
+    pub network: String,
+    pub dirs: Dirs,
+}
+
+/// The use `plugin` (one entry of a conflist's `plugins`) makes of us: None when it names us
+/// neither as its type nor as its IPAM; an error when it names us but cannot work.
+pub fn usage(plugin: &Value) -> Option<Result<Usage, String>> {
+    if plugin["type"] != TYPE && plugin["ipam"]["type"] != TYPE {
+        return None;
+    }
+    let mut conf: NetConf = match serde_json::from_value(plugin.clone()) {
+        Ok(conf) => conf,
+        Err(e) => return Some(Err(format!("cannot decode the plugin entry: {e}"))),
+    };
+    // A conflist's entries inherit the list's version: any supported one will do here.
+    conf.cni_version = newest().to_string();
+    Some(match conf.section() {
+        Ok(section) => Ok(Usage {
+            role: match conf.role() {
+                Role::Plugin => "plugin".into(),
+                Role::Ipam => format!("IPAM under {}", conf.ours.plugin_type),
+            },
+            network: section.network().to_string(),
+            dirs: section.dirs(),
+        }),
+        Err(e) => Err(e.details),
+    })
+}
+
+/// Whether configurations of cniVersion `v` can run us.
+pub fn supports(v: &str) -> bool {
+    result::SUPPORTED.contains(&v)
+}
+
 /// Run the verb `CNI_COMMAND` names; the exit status.
 pub fn main() -> i32 {
     let env = Env::read();
