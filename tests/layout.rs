@@ -49,14 +49,31 @@ fn crate_paths(code: &str) -> BTreeSet<String> {
     found
 }
 
-fn graph() -> BTreeMap<String, BTreeSet<String>> {
+/// The checkout's `src/`; None, said loudly, inside the VM run, which carries test binaries
+/// and not the checkout (the host run checks the layout).
+fn src_dir(test: &str) -> Option<PathBuf> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    if src.is_dir() {
+        return Some(src);
+    }
+    assert!(
+        std::env::var_os("IPVLAN_HOOK_VM").is_some(),
+        "{test}: {} does not exist",
+        src.display()
+    );
+    eprintln!(
+        "SKIPPED {test}: the VM carries test binaries, not the checkout; the host run checks it"
+    );
+    None
+}
+
+fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    let modules: BTreeSet<String> = files.iter().filter_map(|f| module_of(&src, f)).collect();
+    rust_files(src, &mut files);
+    let modules: BTreeSet<String> = files.iter().filter_map(|f| module_of(src, f)).collect();
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in &files {
-        let Some(from) = module_of(&src, file) else {
+        let Some(from) = module_of(src, file) else {
             continue;
         };
         let code = std::fs::read_to_string(file).expect("read source");
@@ -97,7 +114,10 @@ fn cycle_from(
 
 #[test]
 fn imports_between_modules_have_no_cycle() {
-    let edges = graph();
+    let Some(src) = src_dir("imports_between_modules_have_no_cycle") else {
+        return;
+    };
+    let edges = graph(&src);
     assert!(
         edges.len() > 10,
         "the scan found too few modules: {edges:?}"
@@ -115,7 +135,10 @@ fn imports_between_modules_have_no_cycle() {
 
 #[test]
 fn nothing_imports_the_cli() {
-    for (from, deps) in graph() {
+    let Some(src) = src_dir("nothing_imports_the_cli") else {
+        return;
+    };
+    for (from, deps) in graph(&src) {
         assert!(
             !deps.contains("cli"),
             "module {from} imports cli: only main.rs and bin/ may; pass what it needs as arguments"
