@@ -101,16 +101,23 @@ def phase_main(ctx):
     tasks = [t_ours, t_ours_tmpfs, t_ours_pre, t_ours_noop, t_cni, t_cni_dead, t_nv, t_ip, t_true]
     if ctx.ours_b:
         tasks.append(t_ours_b)
+    interleave(ctx, tasks, iters, "v4", lambda: (
+        f"ours {S.med(('ours', 'setup')):.2f} ms, "
+        f"CNI {S.med(('CNI macvlan+host-local', 'setup')):.2f} ms, "
+        f"netavark {S.med(('netavark', 'setup')):.2f} ms, ip {S.med(('ip -batch (floor)', 'setup')):.2f} ms"))
+
+
+def interleave(ctx, tasks, iters, what, progress):
+    """The RSS runs, then `iters` iterations that each run every task once in a shuffled order
+    (drift of the shared machine hits all alike); `progress()` is logged ten times."""
     ctx.timer.with_rss(ctx.args.rss_iterations, lambda: [t() for t in tasks])
     for i in range(iters):
         ctx.rng.shuffle(tasks)
         for t in tasks:
             t()
-        host.reap()
+        ctx.host.reap()
         if (i + 1) % max(1, iters // 10) == 0:
-            log(f"  v4 iteration {i + 1}/{iters}: ours {S.med(('ours', 'setup')):.2f} ms, "
-                f"CNI {S.med(('CNI macvlan+host-local', 'setup')):.2f} ms, "
-                f"netavark {S.med(('netavark', 'setup')):.2f} ms, ip {S.med(('ip -batch (floor)', 'setup')):.2f} ms")
+            log(f"  {what} iteration {i + 1}/{iters}: {progress()}")
 
 
 def phase_cni(ctx):
@@ -129,17 +136,10 @@ def phase_cni(ctx):
 
     tasks = [add_del(ctx.cni, CNI_HOST_LOCAL), add_del(ctx.cni_ours, CNI_OURS),
              add_del(ctx.cni_ipam, CNI_OUR_IPAM)]
-    ctx.timer.with_rss(ctx.args.rss_iterations, lambda: [t() for t in tasks])
-    iters = ctx.args.cni_iterations
-    for i in range(iters):
-        ctx.rng.shuffle(tasks)
-        for t in tasks:
-            t()
-        host.reap()
-        if (i + 1) % max(1, iters // 10) == 0:
-            log(f"  CNI iteration {i + 1}/{iters}: ours {S.med((CNI_OURS, 'CNI ADD')):.2f} ms, "
-                f"macvlan+ours {S.med((CNI_OUR_IPAM, 'CNI ADD')):.2f} ms, "
-                f"macvlan+host-local {S.med((CNI_HOST_LOCAL, 'CNI ADD')):.2f} ms")
+    interleave(ctx, tasks, ctx.args.cni_iterations, "CNI", lambda: (
+        f"ours {S.med((CNI_OURS, 'CNI ADD')):.2f} ms, "
+        f"macvlan+ours {S.med((CNI_OUR_IPAM, 'CNI ADD')):.2f} ms, "
+        f"macvlan+host-local {S.med((CNI_HOST_LOCAL, 'CNI ADD')):.2f} ms"))
 
 
 def phase_dual(ctx):

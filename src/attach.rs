@@ -123,6 +123,22 @@ fn make_link(
     configure(ns, index, att, leases, &ns_path)
 }
 
+/// Tell the operator (stderr) what an attachment got.
+pub fn report(att: &Attachment, leases: &[Lease]) {
+    let addrs: Vec<String> = leases
+        .iter()
+        .map(|l| format!("{}/{}", l.address, l.prefix_len))
+        .collect();
+    crate::info(&format!(
+        "container {}: {} {} on network {} ({})",
+        att.container,
+        att.ifname,
+        addrs.join(" "),
+        att.network.name,
+        att.network.parent
+    ));
+}
+
 /// Lease the attachment's addresses, without a link: all an IPAM plugin does.
 pub fn allocate(store: &dyn LeaseStore, att: &Attachment) -> Result<Vec<Lease>> {
     let net = att.network;

@@ -230,9 +230,8 @@ fn cnitool_add_check_del_with_a_second_interface_and_a_capability_address() {
     );
     let ctr = Ns::new();
     let netns = ctr.netns_path();
-    let run = |verb: &str, ifname: &str, cap_args: &str| {
-        let out = lab
-            .host
+    let cnitool = |verb: &str, ifname: &str, cap_args: &str| {
+        lab.host
             .ns
             .cmd(&tool)
             .env("NETCONFPATH", &confs)
@@ -242,7 +241,10 @@ fn cnitool_add_check_del_with_a_second_interface_and_a_capability_address() {
             .args([verb, "ipv"])
             .arg(&netns)
             .output()
-            .expect("run cnitool");
+            .expect("run cnitool")
+    };
+    let run = |verb: &str, ifname: &str, cap_args: &str| {
+        let out = cnitool(verb, ifname, cap_args);
         assert!(
             out.status.success(),
             "cnitool {verb} {ifname}: {}{}",
@@ -273,17 +275,7 @@ fn cnitool_add_check_del_with_a_second_interface_and_a_capability_address() {
     run("check", "eth0", r#"{"ips":["10.78.0.9"]}"#);
     run("check", "net1", "");
     ctr.sh("ip addr flush dev net1");
-    let out = lab
-        .host
-        .ns
-        .cmd(&tool)
-        .env("NETCONFPATH", &confs)
-        .env("CNI_PATH", format!("{}:/usr/lib/cni", plugins.display()))
-        .env("CNI_IFNAME", "net1")
-        .args(["check", "ipv"])
-        .arg(&netns)
-        .output()
-        .expect("run cnitool");
+    let out = cnitool("check", "net1", "");
     assert!(!out.status.success(), "CHECK must see the lost address");
     assert!(
         text(&out.stderr).contains("lacks 10.78.0.2/24"),

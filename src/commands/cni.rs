@@ -236,13 +236,36 @@ fn open_netns(path: &str) -> Result<Netns, CniError> {
     })
 }
 
-fn add(conf: &NetConf, env: &Env) -> Result<Value, CniError> {
+/// What ADD and CHECK work on: the attachment the environment names, on the network the
+/// configuration names.
+struct Target<'a> {
+    dirs: Dirs,
+    container: &'a str,
+    ifname: &'a str,
+    ns_path: &'a str,
+    net: Network,
+}
+
+fn target<'a>(conf: &NetConf, env: &'a Env) -> Result<Target<'a>, CniError> {
     let section = conf.section()?;
     let dirs = section.dirs();
-    let container = env.container()?;
-    let ifname = env.ifname()?;
-    let ns_path = env.netns()?;
-    let net = load_network(section, &dirs)?;
+    Ok(Target {
+        container: env.container()?,
+        ifname: env.ifname()?,
+        ns_path: env.netns()?,
+        net: load_network(section, &dirs)?,
+        dirs,
+    })
+}
+
+fn add(conf: &NetConf, env: &Env) -> Result<Value, CniError> {
+    let Target {
+        dirs,
+        container,
+        ifname,
+        ns_path,
+        net,
+    } = target(conf, env)?;
     let (static_v4, static_v6) = statics(&net, conf, env)?;
     let mut prev = match &conf.prev_result {
         Some(p) => CniResult::from_prev(p)
@@ -280,7 +303,7 @@ fn add(conf: &NetConf, env: &Env) -> Result<Value, CniError> {
     match role {
         Role::Ipam => {
             let leases = attach::allocate(&*store, &att)?;
-            log_leases(container, ifname, &net, &leases);
+            attach::report(&att, &leases);
             // An IPAM result is ours alone, without interfaces (SPEC.md section 5).
             let (ips, routes) = addressing(&net, &leases, None);
             prev = CniResult {
@@ -322,7 +345,7 @@ fn add(conf: &NetConf, env: &Env) -> Result<Value, CniError> {
                     ));
                 }
             };
-            log_leases(container, ifname, &net, &leases);
+            attach::report(&att, &leases);
             let index = prev.interfaces.len();
             prev.interfaces.push(Interface {
                 name: ifname.to_string(),
@@ -336,18 +359,6 @@ fn add(conf: &NetConf, env: &Env) -> Result<Value, CniError> {
         }
     }
     Ok(prev.encode(&conf.cni_version))
-}
-
-fn log_leases(container: &str, ifname: &str, net: &Network, leases: &[Lease]) {
-    let addrs: Vec<String> = leases
-        .iter()
-        .map(|l| format!("{}/{}", l.address, l.prefix_len))
-        .collect();
-    crate::info(&format!(
-        "container {container}: {ifname} {} on network {} (CNI)",
-        addrs.join(" "),
-        net.name
-    ));
 }
 
 /// The result's addresses and routes for `leases` (on interface `index` of the result).
@@ -417,12 +428,13 @@ fn del(conf: &NetConf, env: &Env) -> Result<(), CniError> {
 /// its addresses, and the leases behind them. Routes are left alone: later plugins in the
 /// chain may change them.
 fn check(conf: &NetConf, env: &Env) -> Result<(), CniError> {
-    let section = conf.section()?;
-    let dirs = section.dirs();
-    let container = env.container()?;
-    let ifname = env.ifname()?;
-    let ns_path = env.netns()?;
-    let net = load_network(section, &dirs)?;
+    let Target {
+        dirs,
+        container,
+        ifname,
+        ns_path,
+        net,
+    } = target(conf, env)?;
     let Some(prev) = &conf.prev_result else {
         return Err(CniError::new(
             code::INVALID_CONFIG,
@@ -456,8 +468,7 @@ fn check(conf: &NetConf, env: &Env) -> Result<(), CniError> {
                 "interface {ifname} is missing from netns {ns_path}"
             )));
         };
-        let kind_ok = link.kind.as_ref().is_some_and(|k| k.is_slave());
-        if !kind_ok || link.alias.as_deref() != Some(container) {
+        if link.kind != Some(net.driver.into()) || link.alias.as_deref() != Some(container) {
             return Err(failed(format!(
                 "interface {ifname} in netns {ns_path} is not the {} link made for container {container}",
                 net.driver

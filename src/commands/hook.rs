@@ -69,17 +69,7 @@ fn create(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
     };
     let store = crate::ipam::select::for_network(&network, dirs)?;
     let leases = attach::setup(&rtnl, &*store, &att, &netns)?;
-    let addrs: Vec<String> = leases
-        .iter()
-        .map(|l| format!("{}/{}", l.address, l.prefix_len))
-        .collect();
-    crate::info(&format!(
-        "container {id}: {} {} on network {} ({})",
-        att.ifname,
-        addrs.join(" "),
-        network.name,
-        network.parent
-    ));
+    attach::report(&att, &leases);
     Ok(())
 }
 

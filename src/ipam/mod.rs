@@ -324,19 +324,32 @@ fn release_where(
                 continue;
             }
         };
-        for lease in leases.into_iter().filter(|l| wanted(l)) {
-            match net.remove(&lease) {
-                Ok(()) => released.push(lease),
-                Err(e) => errors.push(e.context(format!(
-                    "cannot release {} on network {network}",
-                    lease.address
-                ))),
-            }
-        }
+        let picked = leases.into_iter().filter(|l| wanted(l));
+        remove_each(&mut *net, &network, picked, &mut released, &mut errors);
     }
     match Error::join(errors) {
         Some(e) => Err(e),
         None => Ok(released),
+    }
+}
+
+/// Remove `leases` from the locked network, going on past failures: what went into `released`,
+/// what failed into `errors`.
+fn remove_each(
+    net: &mut dyn NetworkLeases,
+    network: &str,
+    leases: impl IntoIterator<Item = Lease>,
+    released: &mut Vec<Lease>,
+    errors: &mut Vec<Error>,
+) {
+    for lease in leases {
+        match net.remove(&lease) {
+            Ok(()) => released.push(lease),
+            Err(e) => errors.push(e.context(format!(
+                "cannot release {} on network {network}",
+                lease.address
+            ))),
+        }
     }
 }
 
@@ -351,19 +364,15 @@ pub fn release_matching(
     let mut net = store.lock(network)?;
     let mut released = Vec::new();
     let mut errors = Vec::new();
-    for entry in net.list()? {
-        if let LeaseEntry::Lease(lease) = entry
-            && stale(&lease)
-        {
-            match net.remove(&lease) {
-                Ok(()) => released.push(lease),
-                Err(e) => errors.push(e.context(format!(
-                    "cannot release {} on network {network}",
-                    lease.address
-                ))),
-            }
-        }
-    }
+    let picked: Vec<Lease> = net
+        .list()?
+        .into_iter()
+        .filter_map(|entry| match entry {
+            LeaseEntry::Lease(lease) if stale(&lease) => Some(lease),
+            _ => None,
+        })
+        .collect();
+    remove_each(&mut *net, network, picked, &mut released, &mut errors);
     match Error::join(errors) {
         Some(e) => Err(e),
         None => Ok(released),
