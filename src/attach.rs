@@ -3,10 +3,8 @@
 //! deletes what was made and releases the lease (crun and podman never call poststop after a
 //! failed createRuntime). Teardown never stops early: it does every step and reports every error.
 
-use std::net::IpAddr;
-
-use crate::error::{Context, Error, Result};
-use crate::ipam::{self, Lease, LeaseStore, Owner, Request};
+use crate::error::{Context, Error, Errors, Result};
+use crate::ipam::{self, Lease, LeaseStore, Request};
 use crate::link::LinkKind;
 use crate::netlink::{Link, Rtnl, SlaveSpec};
 use crate::netns::{Netns, Visit, write_sysctl};
@@ -15,15 +13,12 @@ use crate::network::{Network, parent};
 /// One container interface to set up.
 pub struct Attachment<'a> {
     pub network: &'a Network,
-    pub container: &'a str,
-    pub ifname: &'a str,
-    pub static_v4: Option<IpAddr>,
-    pub static_v6: Option<IpAddr>,
+    /// Its container, interface name and addresses, as IPAM leases them.
+    pub request: Request<'a>,
     /// Overrides the network's MTU (default: the parent's).
     pub mtu: Option<u32>,
     /// Hardware address of a macvlan link (default: the kernel's random one).
     pub mac: Option<[u8; 6]>,
-    pub owner: Owner,
 }
 
 pub fn setup(
@@ -67,7 +62,7 @@ fn transaction(
     let Err(err) = make_link(rtnl, att, &parent, netns, visit, &leases, &mut made) else {
         return Ok(leases);
     };
-    let mut errors = vec![err];
+    let mut errors = Vec::new();
     if let Some((ns, index)) = made
         && let Err(e) = ns.del_link(index)
     {
@@ -76,13 +71,13 @@ fn transaction(
             netns.path().display()
         )));
     }
-    if let Err(e) = ipam::release_interface(store, att.container, att.ifname) {
+    let (container, ifname) = (att.request.container, att.request.ifname);
+    if let Err(e) = ipam::release_interface(store, container, ifname) {
         errors.push(e.context(format!(
-            "rollback: cannot release the leases of container {} interface {}",
-            att.container, att.ifname
+            "rollback: cannot release the leases of container {container} interface {ifname}"
         )));
     }
-    Err(Error::join(errors).expect("at least the setup error"))
+    Err(Error::join(err, errors))
 }
 
 /// Create the slave under a temporary name straight into the netns (the final name may exist
@@ -116,7 +111,7 @@ fn make_link(
     })?;
     let (ns, index, sysctls) = visit.run_with(tmp.clone())?;
     let ns = &made.insert((ns, index)).0;
-    let ifname = att.ifname;
+    let ifname = att.request.ifname;
     sysctls.with_context(|| format!("interface {ifname} in netns {ns_path}"))?;
     rename(ns, index, att, &ns_path)
         .with_context(|| format!("cannot rename {tmp} to {ifname} in netns {ns_path}"))?;
@@ -131,8 +126,8 @@ pub fn report(att: &Attachment, leases: &[Lease]) {
         .collect();
     crate::info(&format!(
         "container {}: {} {} on network {} ({})",
-        att.container,
-        att.ifname,
+        att.request.container,
+        att.request.ifname,
         addrs.join(" "),
         att.network.name,
         att.network.parent
@@ -141,23 +136,8 @@ pub fn report(att: &Attachment, leases: &[Lease]) {
 
 /// Lease the attachment's addresses, without a link: all an IPAM plugin does.
 pub fn allocate(store: &dyn LeaseStore, att: &Attachment) -> Result<Vec<Lease>> {
-    let net = att.network;
-    let pools = ipam::select::pools(net);
-    ipam::allocate(
-        store,
-        &Request {
-            network: &net.name,
-            container: att.container,
-            ifname: att.ifname,
-            pools: &pools,
-            want_v4: net.has_family(false),
-            want_v6: net.has_family(true),
-            static_v4: att.static_v4,
-            static_v6: att.static_v6,
-            owner: att.owner.clone(),
-        },
-    )
-    .with_context(|| format!("container {}", att.container))
+    ipam::allocate(store, &att.request)
+        .with_context(|| format!("container {}", att.request.container))
 }
 
 /// Address, raise and route the new link.
@@ -169,7 +149,7 @@ fn configure(
     ns_path: &str,
 ) -> Result<()> {
     let net = att.network;
-    let ifname = att.ifname;
+    let ifname = att.request.ifname;
     for l in leases {
         add_address(ns, index, l, &net.parent).with_context(|| {
             format!(
@@ -191,7 +171,7 @@ fn configure(
             // rather than fail the container (moby#48576).
             Err(e) if e.errno() == Some(libc::EEXIST) => crate::warn(&format!(
                 "container {}: netns {ns_path} already has a default route; not adding default {via}",
-                att.container
+                att.request.container
             )),
             r => r.with_context(|| format!("cannot add default route {via} in netns {ns_path}"))?,
         }
@@ -204,16 +184,16 @@ fn configure(
 /// anything else there is not ours to touch: in a shared netns (a pod) it may be another
 /// container's interface. Looking only when the name is taken saves a request per setup.
 fn rename(ns: &Rtnl, index: u32, att: &Attachment, ns_path: &str) -> Result<()> {
-    let ifname = att.ifname;
-    match ns.rename(index, ifname, att.container) {
+    let ifname = att.request.ifname;
+    match ns.rename(index, ifname, att.request.container) {
         Err(e) if e.errno() == Some(libc::EEXIST) => {}
         r => return r,
     }
     let Some(old) = ns.link(ifname)? else {
         // Gone in between: the name is free now.
-        return ns.rename(index, ifname, att.container);
+        return ns.rename(index, ifname, att.request.container);
     };
-    if !is_ours(&old, att.container) {
+    if !is_ours(&old, att.request.container) {
         let owner = match (&old.kind, &old.alias) {
             (Some(k), Some(a)) if k.is_slave() => format!("it belongs to container {a}"),
             _ => "ipvlan-hook did not create it".to_string(),
@@ -224,7 +204,7 @@ fn rename(ns: &Rtnl, index: u32, att: &Attachment, ns_path: &str) -> Result<()> 
     }
     ns.del_link(old.index)
         .with_context(|| format!("cannot replace the old {ifname} in netns {ns_path}"))?;
-    ns.rename(index, ifname, att.container)
+    ns.rename(index, ifname, att.request.container)
 }
 
 /// Did the hook create `link` for `container`?
@@ -295,25 +275,19 @@ pub fn teardown(
     ifname: &str,
     netns: Option<&Netns>,
 ) -> Result<Vec<Lease>> {
-    let mut errors = Vec::new();
+    let mut errors = Errors::default();
     if let Some(ns) = netns
         && let Err(e) = delete_slave(container, ifname, ns)
     {
         errors.push(e);
     }
-    let released = ipam::release_interface(store, container, ifname).map_err(|e| {
-        e.context(format!(
+    let released = ipam::release_interface(store, container, ifname).unwrap_or_else(|e| {
+        errors.push(e.context(format!(
             "cannot release the leases of container {container} interface {ifname}"
-        ))
+        )));
+        Vec::new()
     });
-    match released {
-        Ok(leases) if errors.is_empty() => Ok(leases),
-        Ok(_) => Err(Error::join(errors).expect("not empty")),
-        Err(e) => {
-            errors.push(e);
-            Err(Error::join(errors).expect("not empty"))
-        }
-    }
+    errors.finish().map(|()| released)
 }
 
 fn delete_slave(container: &str, ifname: &str, netns: &Netns) -> Result<()> {

@@ -17,6 +17,7 @@ pub const NETWORKS: &str = "networks";
 /// `CONFIG_DIR/policy.json`.
 pub const POLICY: &str = "policy.json";
 /// `CONFIG_DIR/etcd.json`.
+#[cfg(feature = "etcd")]
 pub const ETCD: &str = "etcd.json";
 
 /// The two directories, as the command line (or the environment) gave them.
@@ -33,6 +34,7 @@ pub fn policy(config: &Path) -> PathBuf {
     config.join(POLICY)
 }
 
+#[cfg(feature = "etcd")]
 pub fn etcd(config: &Path) -> PathBuf {
     config.join(ETCD)
 }

@@ -40,18 +40,36 @@ impl Error {
         }
     }
 
-    /// Several independent failures (teardown keeps going) reported as one.
-    pub fn join(errors: Vec<Error>) -> Option<Error> {
-        match errors.len() {
-            0 => None,
-            1 => errors.into_iter().next(),
-            _ => Some(Error::msg(
-                errors
-                    .iter()
-                    .map(|e| e.msg.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )),
+    /// Several failures reported as one, the cause first: e.g. a setup error, then what its
+    /// rollback could not undo.
+    pub fn join(first: Error, rest: Vec<Error>) -> Error {
+        if rest.is_empty() {
+            return first;
+        }
+        let msgs: Vec<&str> = std::iter::once(&first)
+            .chain(&rest)
+            .map(|e| e.msg.as_str())
+            .collect();
+        Error::msg(msgs.join("; "))
+    }
+}
+
+/// The failures of steps that keep going past each other (teardown, gc, several names on one
+/// command line), reported together at the end.
+#[derive(Default)]
+pub struct Errors(Vec<Error>);
+
+impl Errors {
+    pub fn push(&mut self, e: Error) {
+        self.0.push(e);
+    }
+
+    /// Ok when nothing failed, otherwise every failure in one error, in the order they came.
+    pub fn finish(self) -> Result<()> {
+        let mut all = self.0.into_iter();
+        match all.next() {
+            None => Ok(()),
+            Some(first) => Err(Error::join(first, all.collect())),
         }
     }
 }
@@ -71,6 +89,12 @@ impl From<std::io::Error> for Error {
             errno: e.raw_os_error(),
             msg: e.to_string(),
         }
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::msg(e.to_string())
     }
 }
 
@@ -102,4 +126,23 @@ impl<T, E: Into<Error>> Context<T> for std::result::Result<T, E> {
 #[macro_export]
 macro_rules! bail {
     ($($arg:tt)*) => { return Err($crate::error::Error::msg(format!($($arg)*))) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joined_errors_keep_their_order_and_a_lone_one_its_errno() {
+        let lone = Error::join(Error::with_errno("gone", libc::ENOENT), Vec::new());
+        assert_eq!(lone.errno(), Some(libc::ENOENT));
+        let both = Error::join(Error::msg("cause"), vec![Error::msg("rollback")]);
+        assert_eq!(both.to_string(), "cause; rollback");
+        assert!(Errors::default().finish().is_ok());
+        let mut errors = Errors::default();
+        errors.push(Error::msg("a"));
+        errors.push(Error::msg("b"));
+        let e = errors.finish().err().map(|e| e.to_string());
+        assert_eq!(e.as_deref(), Some("a; b"));
+    }
 }

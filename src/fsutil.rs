@@ -4,13 +4,14 @@
 //! instead of a silent overwrite), and fsync the directory.
 
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fs_err::os::unix::fs::OpenOptionsExt;
 
 use crate::bail;
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 
 /// Container ids and network names become path components: refuse anything that could
 /// escape or collide (empty, `.`, `..`, `/`, NUL, longer than a file name may be).
@@ -89,18 +90,31 @@ pub fn write_atomic(path: &Path, data: &[u8], replace: bool) -> Result<()> {
     sync_dir(dir)
 }
 
-/// An exclusive `flock` on `path` (created if missing), held until the file is dropped.
+/// An exclusive `flock` on `path` (created if missing), held until the file is dropped. Mode
+/// 0600, not 0644 like the rest: flock needs only an open file, and any user who could open it
+/// could hold the lock forever and stall everyone else. The errno of a failed open is kept
+/// (ENOENT: the directory went away).
 pub fn lock_file(path: &Path) -> Result<std::fs::File> {
-    let f = fs_err::OpenOptions::new()
+    let f = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(path)?;
-    let f: std::fs::File = f.into();
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::from(e).context(format!("cannot open {}", path.display())))?;
     f.lock()
         .map_err(|e| Error::from(e).context(format!("cannot lock {}", path.display())))?;
     Ok(f)
+}
+
+/// Create `path` and its missing parents, 0755.
+pub fn make_dir(path: &Path) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(path)
+        .with_context(|| format!("cannot create directory {}", path.display()))
 }
 
 #[cfg(test)]

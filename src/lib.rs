@@ -12,13 +12,13 @@
 mod attach;
 pub mod cli;
 pub mod commands;
-pub mod dirs;
+mod dirs;
 pub mod error;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 pub mod fsutil;
 pub mod ipam;
-pub mod link;
+mod link;
 mod netlink;
 mod netns;
 pub mod network;

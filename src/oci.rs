@@ -46,8 +46,8 @@ impl State {
                 "no OCI state on stdin: the hook must be run by an OCI runtime (runc, crun, podman), which writes the container state to its stdin"
             );
         }
-        let state: State = serde_json::from_slice(&buf)
-            .map_err(|e| Error::msg(format!("invalid OCI state JSON on stdin: {e}")))?;
+        let state: State =
+            serde_json::from_slice(&buf).context("invalid OCI state JSON on stdin")?;
         validate_container_id(&state.id)?;
         Ok(state)
     }
@@ -71,7 +71,7 @@ impl State {
         }
         let text = fs_err::read(&config).context("cannot read the bundle config")?;
         let spec: BundleConfig = serde_json::from_slice(&text)
-            .map_err(|e| Error::msg(format!("invalid bundle config {}: {e}", config.display())))?;
+            .with_context(|| format!("invalid bundle config {}", config.display()))?;
         let path = spec
             .linux
             .and_then(|l| l.namespaces.into_iter().find(|ns| ns.kind == "network"))

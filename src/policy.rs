@@ -7,7 +7,7 @@ use ipnetwork::IpNetwork;
 use serde::Deserialize;
 
 use crate::bail;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Result};
 
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
@@ -33,7 +33,6 @@ impl Policy {
         match fs_err::read_to_string(&path) {
             Ok(text) => {
                 let p: Policy = serde_json::from_str(&text)
-                    .map_err(|e| Error::msg(e.to_string()))
                     .with_context(|| format!("invalid policy file {}", path.display()))?;
                 if p.version != 1 {
                     bail!(

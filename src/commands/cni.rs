@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::attach::{self, Attachment};
 use crate::dirs::Dirs;
-use crate::ipam::{self, Lease, Owner, select};
+use crate::ipam::{self, Lease, Owner, Request, select};
 use crate::netlink::Rtnl;
 use crate::netns::Netns;
 use crate::network::store::NetworkStore;
@@ -291,13 +291,13 @@ fn add(conf: &NetConf, env: &Env) -> Result<Value, CniError> {
     let netns = open_netns(ns_path)?;
     let att = Attachment {
         network: &net,
-        container,
-        ifname,
-        static_v4,
-        static_v6,
+        request: Request {
+            static_v4,
+            static_v6,
+            ..Request::new(&net, container, ifname, owner(conf, &netns)?)
+        },
         mtu: None,
         mac,
-        owner: owner(conf, &netns)?,
     };
     let store = select::for_network(&net, &dirs)?;
     match role {

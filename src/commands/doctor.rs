@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::{Format, print_json, print_table};
 use crate::bail;
 use crate::dirs::Dirs;
-use crate::error::Result;
+use crate::error::{Context, Result};
 use crate::link::LinkKind;
 use crate::netlink::Rtnl;
 use crate::netns::Netns;
@@ -398,8 +398,7 @@ fn hooks(out: &mut Checks, hooks_dirs: &[PathBuf], dirs: &Dirs) {
 /// status and a detail line.
 fn check_hook_file(file: &Path, dirs: &Dirs) -> Result<(&'static str, Status, String)> {
     let text = fs_err::read_to_string(file)?;
-    let v: Value = serde_json::from_str(&text)
-        .map_err(|e| crate::error::Error::msg(format!("not valid JSON: {e}")))?;
+    let v: Value = serde_json::from_str(&text).context("not valid JSON")?;
     if v["version"] != "1.0.0" {
         bail!(
             "\"version\" is {}, podman and CRI-O read \"1.0.0\"",

@@ -1,7 +1,7 @@
 //! `gc`: release the leases of containers that are gone.
 
 use crate::dirs::Dirs;
-use crate::error::{Error, Result};
+use crate::error::{Errors, Result};
 use crate::ipam::{self, Lease, LeaseFiles, select};
 
 /// Lease files, then (with etcd.json) this host's leases in etcd: each store is collected even
@@ -16,7 +16,7 @@ pub fn run(dry_run: bool, dirs: &Dirs) -> Result<()> {
             );
         }
     };
-    let mut errors = Vec::new();
+    let mut errors = Errors::default();
     match ipam::gc(&LeaseFiles::new(&dirs.state), dry_run) {
         Ok(leases) => print(leases),
         Err(e) => errors.push(e),
@@ -28,5 +28,5 @@ pub fn run(dry_run: bool, dirs: &Dirs) -> Result<()> {
         Ok(leases) => print(leases),
         Err(e) => errors.push(e.context("gc of etcd leases")),
     }
-    Error::join(errors).map_or(Ok(()), Err)
+    errors.finish()
 }

@@ -7,7 +7,7 @@ use crate::attach::{self, Attachment};
 use crate::bail;
 use crate::dirs::Dirs;
 use crate::error::{Context, Result};
-use crate::ipam::Owner;
+use crate::ipam::{Owner, Request};
 use crate::netlink::Rtnl;
 use crate::netns::Netns;
 use crate::network::Network;
@@ -59,13 +59,13 @@ fn create(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
     let rtnl = Rtnl::current()?;
     let att = Attachment {
         network: &network,
-        container: id,
-        ifname: ann.ifname(),
-        static_v4: ann.ipv4.map(|(a, _)| a),
-        static_v6: ann.ipv6.map(|(a, _)| a),
+        request: Request {
+            static_v4: ann.ipv4.map(|(a, _)| a),
+            static_v6: ann.ipv6.map(|(a, _)| a),
+            ..Request::new(&network, id, ann.ifname(), owner)
+        },
         mtu: ann.mtu,
         mac: None,
-        owner,
     };
     let store = crate::ipam::select::for_network(&network, dirs)?;
     let leases = attach::setup(&rtnl, &*store, &att, &netns)?;

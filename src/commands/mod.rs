@@ -1,14 +1,14 @@
 //! One file per front door (`hook`, `run`, `cni`) and per verb (`network`, `lease`, `gc`,
 //! `doctor`); `examples` holds the help texts' examples.
 
-pub mod cni;
-pub mod doctor;
-pub mod examples;
-pub mod gc;
-pub mod hook;
-pub mod lease;
+pub(crate) mod cni;
+pub(crate) mod doctor;
+pub(crate) mod examples;
+pub(crate) mod gc;
+pub(crate) mod hook;
+pub(crate) mod lease;
 pub mod network;
-pub mod run;
+pub(crate) mod run;
 
 /// Output format of the listing commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -43,8 +43,7 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> crate::error::Result<()> {
-    let text =
-        serde_json::to_string_pretty(value).map_err(|e| crate::error::Error::msg(e.to_string()))?;
+    let text = serde_json::to_string_pretty(value)?;
     println!("{text}");
     Ok(())
 }

@@ -7,7 +7,7 @@ use ipnetwork::IpNetwork;
 use super::{Format, print_json, print_table};
 use crate::bail;
 use crate::dirs::Dirs;
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Errors, Result};
 use crate::ipam::{self, LeaseEntry, LeaseStore};
 use crate::netlink::Rtnl;
 use crate::network::store::NetworkStore;
@@ -80,14 +80,14 @@ pub fn run(cmd: NetworkCmd, dirs: &Dirs) -> Result<()> {
     match cmd {
         NetworkCmd::Create(args) => create(args, &networks, dirs),
         NetworkCmd::Rm { names, force } => {
-            let mut errors = Vec::new();
+            let mut errors = Errors::default();
             for name in names {
                 match remove(&name, force, &networks, dirs) {
                     Ok(()) => println!("{name}"),
                     Err(e) => errors.push(e),
                 }
             }
-            crate::error::Error::join(errors).map_or(Ok(()), Err)
+            errors.finish()
         }
         NetworkCmd::Ls {
             format: Format::Json,
@@ -164,11 +164,14 @@ fn create(args: CreateArgs, networks: &NetworkStore, dirs: &Dirs) -> Result<()> 
     crate::ipam::select::register(&net, dirs)?;
     parent::ensure(&rtnl, &net)?;
     if let Err(e) = networks.create(&net) {
-        // Leave nothing behind: the parent we just made goes again.
-        if let Err(e2) = parent::remove_owned(&rtnl, &net) {
-            return Err(e.context(e2));
-        }
-        return Err(e);
+        // Leave nothing behind: the parent we just made goes again. The cause comes first.
+        let cleanup = parent::remove_owned(&rtnl, &net).err().map(|e2| {
+            e2.context(format!(
+                "rollback: cannot remove the parent {} made for network {}",
+                net.parent, net.name
+            ))
+        });
+        return Err(Error::join(e, cleanup.into_iter().collect()));
     }
     warnings.iter().for_each(|w| crate::warn(w));
     println!("{}", net.name);
@@ -181,7 +184,7 @@ fn remove(name: &str, force: bool, networks: &NetworkStore, dirs: &Dirs) -> Resu
     // With --force, an etcd network goes even while etcd cannot be reached: its leases here
     // stay in etcd, and gc releases them once their containers are gone and etcd is back.
     let etcd = net.ipam == Ipam::Etcd;
-    let tolerate = |e: crate::error::Error| -> Result<()> {
+    let tolerate = |e: Error| -> Result<()> {
         if !(force && etcd) {
             return Err(e);
         }

@@ -13,7 +13,7 @@ use crate::attach::{self, Attachment};
 use crate::bail;
 use crate::dirs::Dirs;
 use crate::error::{Context, Error, Result};
-use crate::ipam::{LeaseFiles, Owner};
+use crate::ipam::{LeaseFiles, Owner, Request};
 use crate::netlink::Rtnl;
 use crate::netns::Netns;
 use crate::network::store::NetworkStore;
@@ -119,13 +119,18 @@ fn attach_and_run(
     let store = crate::ipam::select::for_network(network, dirs)?;
     let att = Attachment {
         network,
-        container: id,
-        ifname: &args.ifname,
-        static_v4: args.ip,
-        static_v6: args.ip6,
+        request: Request {
+            static_v4: args.ip,
+            static_v6: args.ip6,
+            ..Request::new(
+                network,
+                id,
+                &args.ifname,
+                Owner::of_pid(std::process::id())?,
+            )
+        },
         mtu: args.mtu,
         mac: None,
-        owner: Owner::of_pid(std::process::id())?,
     };
     attach::setup(rtnl, &*store, &att, &netns)?;
     let status = spawn_and_wait(&args.command, &netns, signals);

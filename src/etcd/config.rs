@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::bail;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Result};
 use crate::fsutil::check_name;
 
 pub const FILE: &str = crate::dirs::ETCD;
@@ -90,7 +90,7 @@ impl EtcdConfig {
     }
 
     fn parse(text: &str, config_dir: &Path, path: &Path) -> Result<EtcdConfig> {
-        let file: File = serde_json::from_str(text).map_err(|e| Error::msg(e.to_string()))?;
+        let file: File = serde_json::from_str(text)?;
         if file.version != VERSION {
             bail!(
                 "version {}, this build reads version {VERSION}: upgrade ipvlan-hook",

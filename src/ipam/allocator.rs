@@ -10,18 +10,22 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnetwork::IpNetwork;
+use serde::{Deserialize, Serialize};
 
 use crate::bail;
 use crate::error::Result;
 
 /// One subnet of a network as the caller passes it: `subnet` is the network address/prefix
 /// (host bits zero, already validated); `ip_range` only limits dynamic allocation (like
-/// Docker's `--ip-range`); the gateway is never handed out.
-#[derive(Clone, Debug, PartialEq)]
+/// Docker's `--ip-range`); the gateway is never handed out. Serialized as the etcd store's
+/// address plan compares it across hosts: mind the bytes (field order, skipped fields).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Pool {
     pub subnet: IpNetwork,
-    pub ip_range: Option<IpNetwork>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_range: Option<IpNetwork>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,7 +9,8 @@
 //! PREFIX/v1/hosts/HOST/NET/CONTAINER/ADDR  index (empty value): what HOST's containers hold
 //!
 //! STATE_DIR/etcd/NET.lock                  local flock (0600), see below
-//! STATE_DIR/etcd/NET.cursor-SUBNET         this host's round-robin cursor ('/' -> '_'); best effort
+//! STATE_DIR/etcd/NET.cursor-SUBNET         this host's round-robin cursor ('/' -> '_'), overwritten
+//!                                          in place like the file store's; best effort
 //! ```
 //!
 //! Correctness rests on etcd transactions alone, never on a lock:
@@ -19,8 +20,8 @@
 //! - replace / remove: read the lease, check it is this host's container's, then
 //!   `if mod_revision(lease) == read then put (or delete lease and index)`.
 //!
-//! Lease and index change in one transaction, so nothing in etcd is ever half-written; `tidy`
-//! only removes the temp file a killed cursor write may leave. The per-network lock is a local `flock`: it only keeps this host's own hooks
+//! Lease and index change in one transaction, so nothing in etcd is ever half-written and `tidy`
+//! has nothing to do. The per-network lock is a local `flock`: it only keeps this host's own hooks
 //! from racing each other for the same candidates. The round-robin cursor is local too (a
 //! shared one would cost two more round trips per container and make every host race for the
 //! same next address); a host's allocation may land on an address another host just took,
@@ -39,22 +40,20 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use fs_err::os::unix::fs::OpenOptionsExt;
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 
 use super::allocator::Pool;
-use super::store::{LEASE_VERSION, Lease, LeaseEntry, LeaseStore, NetworkLeases, Slot};
+use super::leases;
+use super::store::{Lease, LeaseEntry, LeaseStore, NetworkLeases, Slot};
 use crate::bail;
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Errors, Result};
 use crate::etcd::client::{Client, Compare, Kv, MAX_TXN_OPS, Op};
 use crate::etcd::config::EtcdConfig;
-use crate::fsutil::check_name;
-use crate::fsutil::{TEMP_PREFIX, write_temp};
+use crate::fsutil::{check_name, lock_file, make_dir};
 
 const PLAN_VERSION: u32 = 1;
 /// Attempts of a read-check-write that lost a race (only this host's own hooks can race on
@@ -83,32 +82,23 @@ struct Record {
     host: String,
 }
 
+impl AsRef<Lease> for Record {
+    fn as_ref(&self) -> &Lease {
+        &self.lease
+    }
+}
+
+/// The pools, as every host must define them.
 #[derive(Serialize, Deserialize)]
 struct Plan {
     version: u32,
-    subnets: Vec<PlanSubnet>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct PlanSubnet {
-    subnet: IpNetwork,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    gateway: Option<IpAddr>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    ip_range: Option<IpNetwork>,
+    subnets: Vec<Pool>,
 }
 
 impl Plan {
     /// Canonical bytes: the same pools in any order give the same plan.
     fn encode(pools: &[Pool]) -> Vec<u8> {
-        let mut subnets: Vec<PlanSubnet> = pools
-            .iter()
-            .map(|p| PlanSubnet {
-                subnet: p.subnet,
-                gateway: p.gateway,
-                ip_range: p.ip_range,
-            })
-            .collect();
+        let mut subnets = pools.to_vec();
         subnets.sort_by_key(|s| (s.subnet.is_ipv6(), s.subnet.ip(), s.subnet.prefix()));
         serde_json::to_vec(&Plan {
             version: PLAN_VERSION,
@@ -198,10 +188,8 @@ impl EtcdStore {
     }
 
     fn cursor_path(&self, network: &str, pool: &IpNetwork) -> PathBuf {
-        self.local.join(format!(
-            "{network}.cursor-{}",
-            pool.to_string().replace('/', "_")
-        ))
+        self.local
+            .join(format!("{network}.{}", leases::cursor_name(pool)))
     }
 
     /// Record the address plan of a network being created (`network create --ipam etcd`), or
@@ -241,35 +229,6 @@ impl EtcdStore {
         ))
     }
 
-    /// Parse a stored lease; the error is why it counts as corrupt.
-    fn parse(kv: &Kv, network: &str, addr: IpAddr) -> std::result::Result<Record, String> {
-        let value: serde_json::Value =
-            serde_json::from_slice(&kv.value).map_err(|e| format!("not valid JSON: {e}"))?;
-        match value.get("version").and_then(serde_json::Value::as_u64) {
-            Some(v) if v == u64::from(LEASE_VERSION) => {}
-            Some(v) => {
-                return Err(format!(
-                    "lease version {v}, this ipvlan-hook reads version {LEASE_VERSION}"
-                ));
-            }
-            None => return Err("no \"version\" field".to_string()),
-        }
-        let rec: Record = serde_json::from_value(value).map_err(|e| format!("not a lease: {e}"))?;
-        if rec.lease.address != addr {
-            return Err(format!(
-                "it records address {} but is stored as {addr}",
-                rec.lease.address
-            ));
-        }
-        if rec.lease.network != network {
-            return Err(format!(
-                "it records network {} but is stored under network {network}",
-                rec.lease.network
-            ));
-        }
-        Ok(rec)
-    }
-
     /// Network and address of a key under `leases/`.
     fn split_lease_key<'k>(&self, key: &'k str) -> Option<(&'k str, &'k str)> {
         key.strip_prefix(&self.root)?
@@ -281,7 +240,7 @@ impl EtcdStore {
         let key = String::from_utf8_lossy(&kv.key).into_owned();
         let parsed = match self.split_lease_key(&key) {
             Some((net, addr)) => match addr.parse::<IpAddr>() {
-                Ok(a) if a.to_string() == addr => Self::parse(kv, net, a),
+                Ok(a) if a.to_string() == addr => leases::decode::<Record>(&kv.value, net, a),
                 _ => Err("the key does not end in an IP address as ipvlan-hook writes it".into()),
             },
             None => Err("not a lease key".into()),
@@ -329,7 +288,7 @@ impl EtcdStore {
             scope: None,
         };
         let mut drained = Vec::new();
-        let mut errors = Vec::new();
+        let mut errors = Errors::default();
         for network in view.networks()? {
             let result = view.lock(&network).and_then(|mut net| {
                 for entry in net.list()? {
@@ -346,10 +305,7 @@ impl EtcdStore {
                 errors.push(e.context(format!("drain of host {host} on network {network}")));
             }
         }
-        match Error::join(errors) {
-            Some(e) => Err(e),
-            None => Ok(drained),
-        }
+        errors.finish().map(|()| drained)
     }
 
     /// The current record at `addr`, if it is this host's lease of `lease.container` on the
@@ -359,35 +315,26 @@ impl EtcdStore {
         let Some(kv) = self.client.get(key.as_bytes())? else {
             return Ok(None);
         };
-        Ok(match Self::parse(&kv, &lease.network, lease.address) {
-            Ok(rec)
-                if rec.host == self.host
-                    && rec.lease.container == lease.container
-                    && rec.lease.ifname == lease.ifname =>
-            {
-                Some((kv, rec))
-            }
-            _ => None,
-        })
+        Ok(
+            match leases::decode::<Record>(&kv.value, &lease.network, lease.address) {
+                Ok(rec)
+                    if rec.host == self.host
+                        && rec.lease.container == lease.container
+                        && rec.lease.ifname == lease.ifname =>
+                {
+                    Some((kv, rec))
+                }
+                _ => None,
+            },
+        )
     }
 }
 
 impl LeaseStore for EtcdStore {
     fn lock(&self, network: &str) -> Result<Box<dyn NetworkLeases + '_>> {
         check_name("network name", network)?;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(&self.local)
-            .with_context(|| format!("cannot create directory {}", self.local.display()))?;
-        let file = fs_err::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(self.local.join(format!("{network}.lock")))?;
-        file.lock()?;
+        make_dir(&self.local)?;
+        let file = lock_file(&self.local.join(format!("{network}.lock")))?;
         let plan = match &self.scope {
             Some((n, plan)) if n == network => Some(plan.clone()),
             _ => None,
@@ -457,7 +404,7 @@ struct EtcdNetwork<'a> {
     /// Revisions of the leases `of_container` read, so `remove` can go straight to its
     /// transaction (which still checks them).
     seen: RefCell<HashMap<IpAddr, (i64, Lease)>>,
-    _lock: fs_err::File,
+    _lock: std::fs::File,
 }
 
 impl EtcdNetwork<'_> {
@@ -476,16 +423,33 @@ impl EtcdNetwork<'_> {
             .map(|(rev, _)| rev)
     }
 
-    fn check(&self, lease: &Lease) -> Result<()> {
-        check_name("container id", &lease.container)?;
-        if lease.network != self.network {
-            bail!(
-                "lease for network {} cannot be stored on network {}",
-                lease.network,
-                self.network
-            );
+    /// Apply `ops` if the record at `lease.address` is still this host's lease of the same
+    /// container interface, as a transaction on the revision it was read at (read again when
+    /// it changed in between). Ok(false): it is not ours (any more). `what` names the change
+    /// for the error when it keeps changing.
+    fn change_own(&self, lease: &Lease, ops: &[Op], what: &str) -> Result<bool> {
+        let key = self.key(lease.address);
+        let mut known = self.known_revision(lease);
+        for _ in 0..CAS_ATTEMPTS {
+            let rev = match known.take() {
+                Some(rev) => rev,
+                None => match self.store.own(lease)? {
+                    Some((kv, _)) => kv.mod_revision,
+                    None => return Ok(false),
+                },
+            };
+            let r = self
+                .client()
+                .txn(&[Compare::ModRevision(key.as_bytes(), rev)], ops, &[])?;
+            if r.succeeded {
+                return Ok(true);
+            }
         }
-        Ok(())
+        bail!(
+            "cannot {what} {} on network {}: it keeps changing; try again",
+            lease.address,
+            self.network
+        )
     }
 }
 
@@ -498,7 +462,7 @@ impl NetworkLeases for EtcdNetwork<'_> {
         let key = self.key(addr);
         Ok(match self.client().get(key.as_bytes())? {
             None => Slot::Free,
-            Some(kv) => match EtcdStore::parse(&kv, &self.network, addr) {
+            Some(kv) => match leases::decode::<Record>(&kv.value, &self.network, addr) {
                 Ok(rec) => Slot::Leased(rec.lease),
                 Err(reason) => Slot::Corrupt {
                     path: PathBuf::from(format!("etcd:{key}")),
@@ -509,7 +473,7 @@ impl NetworkLeases for EtcdNetwork<'_> {
     }
 
     fn create(&mut self, lease: &Lease) -> Result<bool> {
-        self.check(lease)?;
+        leases::check_writable(lease, &self.network)?;
         let Some(plan) = self.plan.clone() else {
             bail!(
                 "internal error: a lease on network {} was to be created without its address plan",
@@ -520,8 +484,7 @@ impl NetworkLeases for EtcdNetwork<'_> {
             lease: lease.clone(),
             host: self.store.host.clone(),
         };
-        let value = serde_json::to_vec(&record)
-            .map_err(|e| Error::msg(format!("cannot encode lease data as JSON: {e}")))?;
+        let value = leases::encode(&record)?;
         let key = self.key(lease.address);
         let index = self.store.index_key(lease);
         let plan_key = self.store.plan_key(&self.network);
@@ -564,73 +527,40 @@ impl NetworkLeases for EtcdNetwork<'_> {
     }
 
     fn replace(&mut self, lease: &Lease) -> Result<()> {
-        self.check(lease)?;
+        leases::check_writable(lease, &self.network)?;
         let key = self.key(lease.address);
-        let value = serde_json::to_vec(&Record {
+        let value = leases::encode(&Record {
             lease: lease.clone(),
             host: self.store.host.clone(),
-        })
-        .map_err(|e| Error::msg(format!("cannot encode lease data as JSON: {e}")))?;
-        let mut known = self.known_revision(lease);
-        for _ in 0..CAS_ATTEMPTS {
-            let rev = match known.take() {
-                Some(rev) => rev,
-                None => match self.store.own(lease)? {
-                    Some((kv, _)) => kv.mod_revision,
-                    None => bail!(
-                        "cannot update the lease of {} on network {}: it is no longer held by container {} ({}) of host {}",
-                        lease.address,
-                        self.network,
-                        lease.container,
-                        lease.ifname,
-                        self.store.host
-                    ),
-                },
-            };
-            let r = self.client().txn(
-                &[Compare::ModRevision(key.as_bytes(), rev)],
-                &[Op::Put(key.as_bytes(), &value)],
-                &[],
-            )?;
-            if r.succeeded {
-                return Ok(());
-            }
+        })?;
+        if !self.change_own(
+            lease,
+            &[Op::Put(key.as_bytes(), &value)],
+            "update the lease of",
+        )? {
+            bail!(
+                "cannot update the lease of {} on network {}: it is no longer held by container {} ({}) of host {}",
+                lease.address,
+                self.network,
+                lease.container,
+                lease.ifname,
+                self.store.host
+            );
         }
-        bail!(
-            "cannot update the lease of {} on network {}: it keeps changing; try again",
-            lease.address,
-            self.network
-        )
+        Ok(())
     }
 
     fn remove(&mut self, lease: &Lease) -> Result<()> {
         check_name("container id", &lease.container)?;
         let key = self.key(lease.address);
         let index = self.store.index_key(lease);
-        let mut known = self.known_revision(lease);
-        for _ in 0..CAS_ATTEMPTS {
-            let rev = match known.take() {
-                Some(rev) => rev,
-                None => match self.store.own(lease)? {
-                    Some((kv, _)) => kv.mod_revision,
-                    // Not ours (any more): done already.
-                    None => return Ok(()),
-                },
-            };
-            let r = self.client().txn(
-                &[Compare::ModRevision(key.as_bytes(), rev)],
-                &[Op::Delete(key.as_bytes()), Op::Delete(index.as_bytes())],
-                &[],
-            )?;
-            if r.succeeded {
-                return Ok(());
-            }
-        }
-        bail!(
-            "cannot release {} on network {}: it keeps changing; try again",
-            lease.address,
-            self.network
+        // Not ours (any more): done already.
+        self.change_own(
+            lease,
+            &[Op::Delete(key.as_bytes()), Op::Delete(index.as_bytes())],
+            "release",
         )
+        .map(drop)
     }
 
     fn of_container(&self, container: &str) -> Result<Vec<Lease>> {
@@ -653,7 +583,7 @@ impl NetworkLeases for EtcdNetwork<'_> {
             let r = self.client().txn(&[], &gets, &[])?;
             for (addr, found) in chunk.iter().zip(r.gets) {
                 if let Some(kv) = found.first()
-                    && let Ok(rec) = EtcdStore::parse(kv, &self.network, *addr)
+                    && let Ok(rec) = leases::decode::<Record>(&kv.value, &self.network, *addr)
                     && rec.host == self.store.host
                     && rec.lease.container == container
                 {
@@ -697,46 +627,23 @@ impl NetworkLeases for EtcdNetwork<'_> {
     }
 
     fn cursor(&self, pool: &IpNetwork) -> Option<IpAddr> {
-        std::fs::read_to_string(self.store.cursor_path(&self.network, pool))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        leases::read_cursor(&self.store.cursor_path(&self.network, pool))
     }
 
     fn set_cursor(&mut self, pool: &IpNetwork, last: IpAddr) {
-        // Best effort, like the file store's: a lost cursor only restarts round-robin.
-        let path = self.store.cursor_path(&self.network, pool);
-        if let Ok(tmp) = write_temp(&self.store.local, last.to_string().as_bytes(), false)
-            && std::fs::rename(&tmp, &path).is_err()
-        {
-            let _ = std::fs::remove_file(&tmp);
-        }
+        leases::write_cursor(&self.store.cursor_path(&self.network, pool), last);
     }
 
+    /// Nothing to clear: lease and index change in one transaction, so nothing in etcd is ever
+    /// half-written, and the local cursor is overwritten in place.
     fn tidy(&mut self) -> Result<()> {
-        // Lease and index change in one transaction: nothing in etcd is ever half-written.
-        // Here, a cursor write killed before its rename leaves its temp file.
-        let entries = match fs_err::read_dir(&self.store.local) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e.into()),
-        };
-        for entry in entries {
-            let entry = entry?;
-            if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
-                match fs_err::remove_file(entry.path()) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-                    _ => {}
-                }
-            }
-        }
         Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::store::LEASE_VERSION;
     use super::*;
 
     fn pool(subnet: &str, gw: Option<&str>) -> Pool {
@@ -796,21 +703,21 @@ mod tests {
         .expect("json");
         assert!(json.ends_with(r#""owner":{},"host":"h1"}"#), "{json}");
         let addr = lease.address;
-        let rec = EtcdStore::parse(&kv(&json), "n", addr).expect("parse");
+        let rec = leases::decode::<Record>(&kv(&json).value, "n", addr).expect("parse");
         assert_eq!((rec.lease, rec.host.as_str()), (lease, "h1"));
         let newer = json.replace("\"host\"", "\"future\":[1],\"host\"");
-        assert!(EtcdStore::parse(&kv(&newer), "n", addr).is_ok());
+        assert!(leases::decode::<Record>(&kv(&newer).value, "n", addr).is_ok());
         let no_host = json.replace(r#","host":"h1""#, "");
         assert!(
-            EtcdStore::parse(&kv(&no_host), "n", addr)
+            leases::decode::<Record>(&kv(&no_host).value, "n", addr)
                 .err()
                 .unwrap_or_default()
                 .contains("host")
         );
-        assert!(EtcdStore::parse(&kv(&json), "other", addr).is_err());
+        assert!(leases::decode::<Record>(&kv(&json).value, "other", addr).is_err());
         assert!(
-            EtcdStore::parse(
-                &kv(&json.replace("\"version\":1", "\"version\":2")),
+            leases::decode::<Record>(
+                &kv(&json.replace("\"version\":1", "\"version\":2")).value,
                 "n",
                 addr
             )

@@ -30,19 +30,18 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::ErrorKind;
 use std::net::IpAddr;
-use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt as _};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use fs_err as fs;
-use fs_err::os::unix::fs::OpenOptionsExt;
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 
-use super::store::{LEASE_VERSION, Lease, LeaseEntry, LeaseStore, NetworkLeases, Slot};
+use super::leases;
+use super::store::{Lease, LeaseEntry, LeaseStore, NetworkLeases, Slot};
 use crate::bail;
 use crate::error::{Context, Error, Result};
-use crate::fsutil::check_name;
-use crate::fsutil::{TEMP_PREFIX, unique_name, write_temp};
+use crate::fsutil::{TEMP_PREFIX, check_name, lock_file, make_dir, unique_name, write_temp};
 
 const INDEX_VERSION: u32 = 1;
 
@@ -78,22 +77,14 @@ impl LeaseStore for LeaseFiles {
         for _ in 0..100 {
             make_dir(&dir.join("leases"))?;
             make_dir(&dir.join("containers"))?;
-            let file = match fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                // Not 0644 like the rest: flock needs only an open file, and any user who could
-                // open it could hold the lock forever and stall every container start.
-                .mode(0o600)
-                .open(&lock_path)
-            {
+            let file = match lock_file(&lock_path) {
                 Ok(f) => f,
-                Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) if e.errno() == Some(libc::ENOENT) => continue,
+                Err(e) => return Err(e),
             };
-            file.lock()?;
-            let held = file.metadata()?;
+            let held = file
+                .metadata()
+                .with_context(|| format!("cannot stat {}", lock_path.display()))?;
             match std::fs::metadata(&lock_path) {
                 Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => {
                     return Ok(Box::new(Locked {
@@ -175,7 +166,7 @@ impl LeaseStore for LeaseFiles {
 struct Locked {
     network: String,
     dir: PathBuf,
-    _lock: fs::File,
+    _lock: std::fs::File,
 }
 
 /// What a container index file holds.
@@ -225,15 +216,14 @@ impl Locked {
     }
 
     fn cursor_path(&self, pool: &IpNetwork) -> PathBuf {
-        self.dir
-            .join(format!("cursor-{}", pool.to_string().replace('/', "_")))
+        self.dir.join(leases::cursor_name(pool))
     }
 
     /// A file that exists but cannot be read or parsed is Corrupt, never Free.
     fn read_slot(&self, addr: IpAddr) -> Result<Slot> {
         let path = self.lease_path(addr);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Slot::Free),
             Err(e) => {
                 return Ok(Slot::Corrupt {
@@ -242,7 +232,7 @@ impl Locked {
                 });
             }
         };
-        Ok(match parse_lease(&text, &self.network, addr) {
+        Ok(match leases::decode(&bytes, &self.network, addr) {
             Ok(lease) => Slot::Leased(lease),
             Err(reason) => Slot::Corrupt { path, reason },
         })
@@ -290,7 +280,7 @@ impl Locked {
         let mut addresses = addrs.to_vec();
         addresses.sort();
         addresses.dedup();
-        let json = to_json(&IndexFile {
+        let json = leases::encode(&IndexFile {
             version: INDEX_VERSION,
             addresses,
         })?;
@@ -312,7 +302,7 @@ impl Locked {
     fn link_lease(&self, lease: &Lease) -> Result<bool> {
         let dir = self.leases_dir();
         let path = self.lease_path(lease.address);
-        let tmp = write_temp(&dir, &to_json(lease)?, false)?;
+        let tmp = write_temp(&dir, &leases::encode(lease)?, false)?;
         let linked = fs::hard_link(&tmp, &path);
         // The temp name is ours either way; a leftover is harmless (gc removes it).
         let _ = std::fs::remove_file(&tmp);
@@ -334,14 +324,7 @@ impl NetworkLeases for Locked {
     }
 
     fn create(&mut self, lease: &Lease) -> Result<bool> {
-        check_name("container id", &lease.container)?;
-        if lease.network != self.network {
-            bail!(
-                "lease for network {} cannot be stored on network {}",
-                lease.network,
-                self.network
-            );
-        }
+        leases::check_writable(lease, &self.network)?;
         if !self.is_free(lease.address)? {
             return Ok(false);
         }
@@ -375,7 +358,7 @@ impl NetworkLeases for Locked {
             ),
         }
         let dir = self.leases_dir();
-        let tmp = write_temp(&dir, &to_json(lease)?, false)?;
+        let tmp = write_temp(&dir, &leases::encode(lease)?, false)?;
         if let Err(e) = fs::rename(&tmp, self.lease_path(lease.address)) {
             let _ = std::fs::remove_file(&tmp);
             return Err(e.into());
@@ -446,28 +429,11 @@ impl NetworkLeases for Locked {
     }
 
     fn cursor(&self, pool: &IpNetwork) -> Option<IpAddr> {
-        std::fs::read_to_string(self.cursor_path(pool))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        leases::read_cursor(&self.cursor_path(pool))
     }
 
     fn set_cursor(&mut self, pool: &IpNetwork, last: IpAddr) {
-        // Overwritten in place, padded to one width (an IPv6 address is at most 39 characters)
-        // so no older text survives: renaming a new file over it made ext4 (auto_da_alloc)
-        // write the file out on every setup, the slowest step of one. Errors are ignored: a
-        // lost, torn or stale cursor only restarts round-robin.
-        let record = format!("{last:<39}\n");
-        if let Ok(file) = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o644)
-            .open(self.cursor_path(pool))
-        {
-            let _ = file.write_all_at(record.as_bytes(), 0);
-        }
+        leases::write_cursor(&self.cursor_path(pool), last);
     }
 
     fn tidy(&mut self) -> Result<()> {
@@ -528,48 +494,6 @@ impl NetworkLeases for Locked {
     }
 }
 
-/// Parse one lease file; the error is the reason it counts as corrupt.
-fn parse_lease(text: &str, network: &str, addr: IpAddr) -> std::result::Result<Lease, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
-    match value.get("version").and_then(serde_json::Value::as_u64) {
-        Some(v) if v == u64::from(LEASE_VERSION) => {}
-        Some(v) => {
-            return Err(format!(
-                "lease version {v}, this ipvlan-hook reads version {LEASE_VERSION}"
-            ));
-        }
-        None => return Err("no \"version\" field".to_string()),
-    }
-    let lease: Lease = serde_json::from_value(value).map_err(|e| format!("not a lease: {e}"))?;
-    if lease.address != addr {
-        return Err(format!(
-            "it records address {} but is stored as {addr}",
-            lease.address
-        ));
-    }
-    if lease.network != network {
-        return Err(format!(
-            "it records network {} but is stored under network {network}",
-            lease.network
-        ));
-    }
-    Ok(lease)
-}
-
-fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(value)
-        .map_err(|e| Error::msg(format!("cannot encode lease data as JSON: {e}")))
-}
-
-fn make_dir(path: &Path) -> Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(path)
-        .with_context(|| format!("cannot create directory {}", path.display()))
-}
-
 fn exists(path: &Path) -> Result<bool> {
     match std::fs::symlink_metadata(path) {
         Ok(_) => Ok(true),
@@ -580,7 +504,8 @@ fn exists(path: &Path) -> Result<bool> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_dir::TestDir;
+    use super::super::store::LEASE_VERSION;
+    use super::super::tests::test_dir::TestDir;
     use super::*;
     use crate::ipam::Owner;
 
@@ -708,12 +633,13 @@ mod tests {
             ),
             (
                 "10.0.0.3",
-                String::from_utf8(to_json(&future).expect("json")).expect("utf8"),
+                String::from_utf8(leases::encode(&future).expect("json")).expect("utf8"),
                 "lease version 2",
             ),
             (
                 "10.0.0.4",
-                String::from_utf8(to_json(&lease("a", "10.0.0.5")).expect("json")).expect("utf8"),
+                String::from_utf8(leases::encode(&lease("a", "10.0.0.5")).expect("json"))
+                    .expect("utf8"),
                 "records address",
             ),
             ("10.0.0.6", r#"{"version":1}"#.to_string(), "not a lease"),

@@ -1,26 +1,14 @@
 //! Which lease store holds a network's leases: this host's lease files (the default), or etcd
 //! for networks created with `--ipam etcd` (cargo feature "etcd", configured by
-//! `CONFIG_DIR/etcd.json`, see `hostconfig`). Everything that picks a store goes through here,
+//! `CONFIG_DIR/etcd.json`, see `etcd::config`). Everything that picks a store goes through here,
 //! so a build without the feature refuses etcd networks with one clear message, and lease-file
 //! networks never wait for etcd.
 
 use crate::dirs::Dirs;
 use crate::error::Result;
-use crate::ipam::{Lease, LeaseEntry, LeaseFiles, LeaseStore, Pool};
+use crate::ipam::{Lease, LeaseEntry, LeaseFiles, LeaseStore};
 use crate::network::store::NetworkStore;
 use crate::network::{Ipam, Network};
-
-/// The address pools of a network, as IPAM sees them.
-pub fn pools(net: &Network) -> Vec<Pool> {
-    net.subnets
-        .iter()
-        .map(|s| Pool {
-            subnet: s.subnet,
-            ip_range: s.ip_range,
-            gateway: s.gateway,
-        })
-        .collect()
-}
 
 /// The store for a hook or launcher run on `net`.
 pub fn for_network(net: &Network, dirs: &Dirs) -> Result<Box<dyn LeaseStore>> {
@@ -72,7 +60,7 @@ pub fn drain(dirs: &Dirs, host: &str, dry_run: bool) -> Result<Vec<Lease>> {
 mod etcd {
     use super::*;
     use crate::etcd::config::EtcdConfig;
-    use crate::ipam::EtcdStore;
+    use crate::ipam::{EtcdStore, pools};
 
     pub fn for_network(net: &Network, dirs: &Dirs) -> Result<Box<dyn LeaseStore>> {
         let cfg = EtcdConfig::load(&dirs.config)?;

@@ -68,7 +68,7 @@ impl NetworkStore {
     /// Write a new definition; refuses to overwrite one.
     pub fn create(&self, net: &Network) -> Result<()> {
         fs_err::create_dir_all(&self.dir)?;
-        let json = serde_json::to_vec_pretty(net).map_err(|e| Error::msg(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(net)?;
         match fsutil::write_atomic(&self.path(&net.name), &json, false) {
             Err(e) if e.errno() == Some(libc::EEXIST) => {
                 bail!("network {} already exists", net.name)
@@ -79,7 +79,7 @@ impl NetworkStore {
 
     /// Rewrite an existing definition.
     pub fn replace(&self, net: &Network) -> Result<()> {
-        let json = serde_json::to_vec_pretty(net).map_err(|e| Error::msg(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(net)?;
         fsutil::write_atomic(&self.path(&net.name), &json, true)
     }
 
@@ -104,9 +104,7 @@ fn parse(path: &Path, text: &str, name: &str) -> Result<Network> {
             path.display()
         )
     };
-    let net: Network = serde_json::from_str(text)
-        .map_err(|e| Error::msg(e.to_string()))
-        .with_context(invalid)?;
+    let net: Network = serde_json::from_str(text).with_context(invalid)?;
     if net.version != VERSION {
         bail!(
             "network file {} has version {}, this build reads version {VERSION}: upgrade ipvlan-hook",
