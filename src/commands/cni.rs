@@ -571,8 +571,10 @@ fn status(conf: &NetConf) -> Result<(), CniError> {
     let dirs = section.dirs();
     let net = load_network(section, &dirs).map_err(|e| unavailable(e.details))?;
     let store = select::for_network(&net, &dirs).map_err(|e| unavailable(e.to_string()))?;
+    // A read, not only the lock: an etcd store locks on this host and reads from etcd.
     store
         .lock(&net.name)
+        .and_then(|leases| leases.taken())
         .map_err(|e| unavailable(format!("the lease store of network {}: {e}", net.name)))?;
     if let Role::Plugin = conf.role() {
         let rtnl = Rtnl::current()?;
