@@ -27,6 +27,7 @@ use crate::network::{Driver, Network};
 use crate::policy::Policy;
 pub use config::TYPE;
 use config::{Env, NetConf, Role, Section};
+pub use result::supports;
 use result::{CniError, CniResult, Interface, IpConfig, Route, code};
 
 /// What a plugin entry of a CNI configuration asks of us, for `doctor`.
@@ -43,12 +44,10 @@ pub fn usage(plugin: &Value) -> Option<Result<Usage, String>> {
     if plugin["type"] != TYPE && plugin["ipam"]["type"] != TYPE {
         return None;
     }
-    let mut conf: NetConf = match serde_json::from_value(plugin.clone()) {
+    let conf: NetConf = match serde_json::from_value(plugin.clone()) {
         Ok(conf) => conf,
         Err(e) => return Some(Err(format!("cannot decode the plugin entry: {e}"))),
     };
-    // A conflist's entries inherit the list's version: any supported one will do here.
-    conf.cni_version = newest().to_string();
     Some(match conf.section() {
         Ok(section) => Ok(Usage {
             role: match conf.role() {
@@ -60,11 +59,6 @@ pub fn usage(plugin: &Value) -> Option<Result<Usage, String>> {
         }),
         Err(e) => Err(e.details),
     })
-}
-
-/// Whether configurations of cniVersion `v` can run us.
-pub fn supports(v: &str) -> bool {
-    result::SUPPORTED.contains(&v)
 }
 
 /// Run the verb `CNI_COMMAND` names; the exit status.
@@ -110,7 +104,7 @@ fn reply_version(stdin: &[u8]) -> String {
         .ok()
         .and_then(|v| v.get("cniVersion")?.as_str().map(str::to_string));
     match asked {
-        Some(v) if result::SUPPORTED.contains(&v.as_str()) => v,
+        Some(v) if supports(&v) => v,
         _ => newest().to_string(),
     }
 }

@@ -192,7 +192,7 @@ impl NetConf {
                 format!("stdin: {e}"),
             )
         })?;
-        if !super::result::SUPPORTED.contains(&conf.cni_version.as_str()) {
+        if !super::result::supports(&conf.cni_version) {
             return Err(CniError::new(
                 code::INCOMPATIBLE_VERSION,
                 "incompatible CNI version",

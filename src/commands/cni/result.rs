@@ -10,6 +10,11 @@ use serde_json::{Map, Value};
 /// another result format, which no current runtime asks for.
 pub const SUPPORTED: [&str; 5] = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
 
+/// Whether configurations of cniVersion `v` can run us.
+pub fn supports(v: &str) -> bool {
+    SUPPORTED.contains(&v)
+}
+
 /// Spec error codes (SPEC.md "Error"); 100 and up are ours.
 pub mod code {
     pub const INCOMPATIBLE_VERSION: u32 = 1;
