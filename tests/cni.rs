@@ -29,6 +29,8 @@
 //! - Section 5, results: cniVersion as asked, every supported version, `ips[].version` before
 //!   1.0.0 (`s5_result_in_every_supported_version`); errors: JSON on stdout with the spec's
 //!   codes and a non-zero exit, nothing left behind (`s5_errors_are_json_on_stdout_with_codes`).
+//! - The door: the plugin only without arguments and with CNI_COMMAND
+//!   (`the_cni_door_opens_only_without_arguments`).
 //! - `ipvlan-hook gc` judges a CNI lease by its netns (`cni_leases_are_collected_when_the_netns_is_gone`);
 //!   `doctor` checks the plugin and the configurations naming it (`doctor_checks_the_cni_installation`).
 //!
@@ -827,5 +829,39 @@ fn doctor_checks_the_cni_installation() {
             "pass".into(),
             "answers VERSION: 0.3.0 0.3.1 0.4.0 1.0.0 1.1.0".into()
         )
+    );
+}
+
+#[test]
+fn the_cni_door_opens_only_without_arguments() {
+    if !host_only("the_cni_door_opens_only_without_arguments") {
+        return;
+    }
+    let cni = Cni::new("cni-door", &["--subnet", "10.60.17.0/24"]);
+    // A command line stays a command line, whatever the environment says.
+    let out = cni
+        .host
+        .hook_cmd(&["network", "ls", "--format", "json"])
+        .env("CNI_COMMAND", "ADD")
+        .output()
+        .expect("network ls");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("\"net\""),
+        "{}",
+        text(&out.stdout)
+    );
+    // No arguments and no CNI_COMMAND: the usage, not the plugin.
+    let out = cni
+        .host
+        .ns
+        .cmd(hook_bin())
+        .env_clear()
+        .output()
+        .expect("no args");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).is_empty(),
+        "nothing a runtime could parse"
     );
 }
