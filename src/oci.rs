@@ -1,14 +1,16 @@
 //! What the runtime hands the hook: the OCI state on stdin, the bundle's config.json, and the
-//! `ipvlan.*` annotations. Parsed leniently where runtimes disagree (crun says "created" at
-//! createRuntime and sends pid 0 at poststop, runc omits pid, extra keys appear), strictly
-//! where a mistake would misconfigure a container (unknown `ipvlan.*` keys, bad values).
+//! `ipvlan.*` annotations. The state and the namespaces are oci-spec's types, read leniently
+//! where runtimes disagree (crun says "created" at createRuntime and sends pid 0 at poststop,
+//! runc and podman omit pid, extra keys appear), strictly where a mistake would misconfigure a
+//! container (unknown `ipvlan.*` keys, bad values).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use ipnetwork::IpNetwork;
+use oci_spec::runtime::{ContainerState, LinuxNamespace, LinuxNamespaceType};
 use serde::Deserialize;
 
 use crate::bail;
@@ -18,16 +20,10 @@ use crate::network::{Flag, Mode, NetworkSpec, validate_ifname, validate_name};
 /// Far more than any real state (a few hundred bytes); a bound against a hostile stdin.
 const MAX_STATE_BYTES: u64 = 1 << 20;
 
-#[derive(Deserialize, Debug)]
-pub struct State {
-    pub id: String,
-    #[serde(default)]
-    pub pid: Option<i64>,
-    #[serde(default)]
-    pub bundle: Option<PathBuf>,
-    #[serde(default)]
-    pub annotations: Option<BTreeMap<String, String>>,
-}
+/// The OCI state on the hook's stdin, with a container id checked to be one safe path
+/// component. Its `status` is not exposed: the stage comes from argv.
+#[derive(Debug)]
+pub struct State(oci_spec::runtime::State);
 
 impl State {
     pub fn read(input: impl Read) -> Result<State> {
@@ -46,15 +42,31 @@ impl State {
                 "no OCI state on stdin: the hook must be run by an OCI runtime (runc, crun, podman), which writes the container state to its stdin"
             );
         }
-        let state: State =
-            serde_json::from_slice(&buf).context("invalid OCI state JSON on stdin")?;
-        validate_container_id(&state.id)?;
-        Ok(state)
+        let state = parse_state(&buf).context("invalid OCI state JSON on stdin")?;
+        // oci-spec reads a missing id as an empty one.
+        if state.id().is_empty() {
+            bail!("invalid OCI state JSON on stdin: missing field `id` (or an empty one)");
+        }
+        validate_container_id(state.id())?;
+        Ok(State(state))
+    }
+
+    pub fn id(&self) -> &str {
+        self.0.id()
+    }
+
+    /// The pid as sent, which may be absent, 0 or negative.
+    pub fn pid(&self) -> Option<i32> {
+        *self.0.pid()
+    }
+
+    pub fn annotations(&self) -> Option<&HashMap<String, String>> {
+        self.0.annotations().as_ref()
     }
 
     /// The container's init pid; runtimes send none (runc, podman) or 0 (crun) at poststop.
     pub fn live_pid(&self) -> Option<u32> {
-        self.pid
+        self.pid()
             .filter(|p| *p > 0)
             .and_then(|p| u32::try_from(p).ok())
     }
@@ -62,9 +74,11 @@ impl State {
     /// The network namespace path the engine created beforehand (`linux.namespaces[]` of type
     /// network with a path), which outlives the container: the state JSON does not carry it.
     pub fn precreated_netns(&self) -> Result<Option<PathBuf>> {
-        let Some(bundle) = &self.bundle else {
+        // oci-spec reads a missing bundle as an empty path, which must not mean the cwd.
+        let bundle = self.0.bundle();
+        if bundle.as_os_str().is_empty() {
             return Ok(None);
-        };
+        }
         let config = bundle.join("config.json");
         if !config.exists() {
             return Ok(None);
@@ -74,10 +88,35 @@ impl State {
             .with_context(|| format!("invalid bundle config {}", config.display()))?;
         let path = spec
             .linux
-            .and_then(|l| l.namespaces.into_iter().find(|ns| ns.kind == "network"))
-            .and_then(|ns| ns.path);
+            .and_then(|l| {
+                l.namespaces
+                    .into_iter()
+                    .find(|ns| ns.typ() == LinuxNamespaceType::Network)
+            })
+            .and_then(|ns| ns.path().clone());
         Ok(path)
     }
+}
+
+/// oci-spec knows the four statuses of the runtime spec; crun also sends "starting" (at
+/// startContainer). The hook ignores the status, so a state whose only fault is its status is
+/// read again without it: a second parse on that rare path, none on the usual one.
+fn parse_state(buf: &[u8]) -> serde_json::Result<oci_spec::runtime::State> {
+    let first = match serde_json::from_slice(buf) {
+        Ok(state) => return Ok(state),
+        Err(e) => e,
+    };
+    let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_slice(buf) else {
+        return Err(first);
+    };
+    let unknown_status = fields.get("status").is_some_and(|s| {
+        s.is_string() && serde_json::from_value::<ContainerState>(s.clone()).is_err()
+    });
+    if !unknown_status {
+        return Err(first);
+    }
+    fields.remove("status");
+    serde_json::from_value(serde_json::Value::Object(fields))
 }
 
 /// The one part of config.json the hook needs. Read as just that, not as a whole runtime spec:
@@ -91,15 +130,7 @@ struct BundleConfig {
 #[derive(Deserialize)]
 struct BundleLinux {
     #[serde(default)]
-    namespaces: Vec<BundleNamespace>,
-}
-
-#[derive(Deserialize)]
-struct BundleNamespace {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    path: Option<PathBuf>,
+    namespaces: Vec<LinuxNamespace>,
 }
 
 /// Container ids name lease index files: one safe path component, nothing more.
@@ -149,15 +180,20 @@ const KEYS: &[&str] = &[
 
 impl Annotations {
     /// None when the container carries no `ipvlan.*` annotation: not ours to touch.
-    pub fn parse(map: Option<&BTreeMap<String, String>>) -> Result<Option<Annotations>> {
-        let Some(map) = map else { return Ok(None) };
+    pub fn parse(map: Option<&HashMap<String, String>>) -> Result<Option<Annotations>> {
+        // In key order, so that of several bad annotations the same one is named every time.
+        let mut ours: Vec<(&String, &String)> = map
+            .into_iter()
+            .flatten()
+            .filter(|(key, _)| key.starts_with("ipvlan."))
+            .collect();
+        if ours.is_empty() {
+            return Ok(None);
+        }
+        ours.sort_unstable();
         let mut a = Annotations::default();
-        let mut any = false;
-        for (key, value) in map.range("ipvlan.".to_string()..) {
-            let Some(field) = key.strip_prefix("ipvlan.") else {
-                break;
-            };
-            any = true;
+        for (key, value) in ours {
+            let field = &key["ipvlan.".len()..];
             let v = value.trim();
             let bad = |what: &str| Error::msg(format!("annotation {key}={value:?}: {what}"));
             match field {
@@ -226,7 +262,7 @@ impl Annotations {
                 ),
             }
         }
-        Ok(any.then_some(a))
+        Ok(Some(a))
     }
 
     pub fn ifname(&self) -> &str {
@@ -291,7 +327,7 @@ pub fn netns_path(state: &State, precreated: Option<&Path>) -> Result<PathBuf> {
         Some(pid) => Ok(PathBuf::from(format!("/proc/{pid}/ns/net"))),
         None => bail!(
             "container {}: the OCI state has no pid and the bundle names no network namespace: run the hook at createRuntime (or prestart)",
-            state.id
+            state.id()
         ),
     }
 }
@@ -302,18 +338,16 @@ mod tests {
 
     const RUNC_CREATE: &str = r#"{"ociVersion":"1.0.2-dev","id":"rcp-runc-all","status":"creating","pid":26468,"bundle":"/tmp/b","annotations":{"ipvlan.network":"demo","org.example/foo":"bar"}}"#;
     const CRUN_POSTSTOP: &str = r#"{"ociVersion":"1.0","id":"rcp-crun-all","pid":0,"root":"/tmp/rootfs","bundle":"/tmp/b","status":"stopped","annotations":{"ipvlan.network":"demo"}}"#;
+    const CRUN_CREATE: &str = r#"{"ociVersion":"1.0","id":"rcp-crun-all","pid":27067,"root":"/tmp/rootfs","bundle":"/tmp/b","status":"created","annotations":{"ipvlan.network":"demo","org.example/foo":"bar"}}"#;
+    const CRUN_START_CONTAINER: &str = r#"{"ociVersion":"1.0","id":"rcp-crun-all","pid":0,"root":"/tmp/rootfs","bundle":"/","status":"starting","annotations":{"ipvlan.network":"demo"}}"#;
     const PODMAN_POSTSTOP: &str = r#"{"ociVersion":"1.0.2-dev","id":"3595fff6","status":"stopped","bundle":"/tmp/b","annotations":{"io.podman.annotations.autoremove":"TRUE","ipvlan.network":"demo"}}"#;
 
     #[test]
     fn precreated_netns_comes_from_the_bundle_config() {
         let bundle = std::env::temp_dir().join(format!("ipvh-oci-test-{}", std::process::id()));
         std::fs::create_dir_all(&bundle).unwrap();
-        let state = State {
-            id: "c".into(),
-            pid: None,
-            bundle: Some(bundle.clone()),
-            annotations: None,
-        };
+        let json = serde_json::json!({"id": "c", "bundle": bundle}).to_string();
+        let state = State::read(json.as_bytes()).unwrap();
         let config = bundle.join("config.json");
         let check = |json: &str| {
             std::fs::write(&config, json).unwrap();
@@ -336,13 +370,16 @@ mod tests {
             "{err}"
         );
         std::fs::remove_dir_all(&bundle).unwrap();
+        // No bundle is no config.json, not the one in the hook's cwd.
+        let no_bundle = State::read(r#"{"id":"c"}"#.as_bytes()).unwrap();
+        assert_eq!(no_bundle.precreated_netns().unwrap(), None);
     }
 
     #[test]
     fn states_as_runtimes_send_them() {
         let s = State::read(RUNC_CREATE.as_bytes()).unwrap();
-        assert_eq!((s.id.as_str(), s.live_pid()), ("rcp-runc-all", Some(26468)));
-        let a = Annotations::parse(s.annotations.as_ref()).unwrap().unwrap();
+        assert_eq!((s.id(), s.live_pid()), ("rcp-runc-all", Some(26468)));
+        let a = Annotations::parse(s.annotations()).unwrap().unwrap();
         assert_eq!(a.network.as_deref(), Some("demo"));
         assert_eq!(a.ifname(), "eth0");
         assert_eq!(
@@ -353,14 +390,22 @@ mod tests {
             State::read(PODMAN_POSTSTOP.as_bytes()).unwrap().live_pid(),
             None
         );
+        let s = State::read(CRUN_CREATE.as_bytes()).unwrap();
+        assert_eq!((s.id(), s.live_pid()), ("rcp-crun-all", Some(27067)));
+        // A status oci-spec does not know is no reason to refuse: the stage comes from argv.
+        let s = State::read(CRUN_START_CONTAINER.as_bytes()).unwrap();
+        assert_eq!((s.id(), s.pid()), ("rcp-crun-all", Some(0)));
+        // A status that is not even a string is still refused.
+        let e = State::read(r#"{"id":"c","status":5}"#.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("invalid OCI state JSON"), "{e}");
     }
 
     #[test]
     fn no_ipvlan_annotation_means_not_ours() {
         let s = State::read(r#"{"id":"c","pid":5,"annotations":{"a":"b"}}"#.as_bytes()).unwrap();
-        assert_eq!(Annotations::parse(s.annotations.as_ref()).unwrap(), None);
+        assert_eq!(Annotations::parse(s.annotations()).unwrap(), None);
         let s = State::read(r#"{"id":"c","pid":5}"#.as_bytes()).unwrap();
-        assert_eq!(Annotations::parse(s.annotations.as_ref()).unwrap(), None);
+        assert_eq!(Annotations::parse(s.annotations()).unwrap(), None);
     }
 
     #[test]
@@ -387,7 +432,7 @@ mod tests {
     }
 
     fn ann(pairs: &[(&str, &str)]) -> Result<Option<Annotations>> {
-        let map: BTreeMap<String, String> = pairs
+        let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();

@@ -12,17 +12,7 @@ use common::*;
 fn host(tag: &str, networks: &[(&str, &str)]) -> Arc<Host> {
     let host = Host::with_parent(tag);
     for (name, subnet) in networks {
-        host.ok(&[
-            "network",
-            "create",
-            name,
-            "--driver",
-            driver(),
-            "--parent",
-            "p0",
-            "--subnet",
-            subnet,
-        ]);
+        host.ok(&network_create(name, "p0", &["--subnet", subnet]));
     }
     Arc::new(host)
 }
@@ -54,17 +44,7 @@ fn sixty_four_setups_and_teardowns_at_once() {
     let host = host("c64", &[("net", "10.88.0.0/24")]);
     let containers: Arc<Vec<Ns>> = Arc::new((0..64).map(|_| Ns::new()).collect());
     let (h, c) = (host.clone(), containers.clone());
-    let outs = all_at_once(64, move |i| {
-        h.oci_hook(
-            "createRuntime",
-            &state_json(
-                &format!("c{i}"),
-                Some(c[i].pid()),
-                h.dir(),
-                &[("ipvlan.network", "net")],
-            ),
-        )
-    });
+    let outs = all_at_once(64, move |i| h.create(&format!("c{i}"), &c[i], ON_NET));
     for (i, out) in outs.iter().enumerate() {
         assert!(out.status.success(), "setup c{i}: {}", text(&out.stderr));
     }
@@ -76,17 +56,7 @@ fn sixty_four_setups_and_teardowns_at_once() {
     assert_eq!(host.lease_count(), 64);
 
     let h = host.clone();
-    let outs = all_at_once(64, move |i| {
-        h.oci_hook(
-            "poststop",
-            &state_json(
-                &format!("c{i}"),
-                None,
-                h.dir(),
-                &[("ipvlan.network", "net")],
-            ),
-        )
-    });
+    let outs = all_at_once(64, move |i| h.poststop(&format!("c{i}"), ON_NET));
     for (i, out) in outs.iter().enumerate() {
         assert!(out.status.success(), "teardown c{i}: {}", text(&out.stderr));
     }
@@ -107,16 +77,12 @@ fn interleaved_setups_and_teardowns_keep_the_invariants() {
         while Instant::now() < deadline {
             let id = format!("w{worker}-{n}");
             let ns = Ns::new();
-            let ann = [("ipvlan.network", "net")];
-            let out = h.oci_hook(
-                "createRuntime",
-                &state_json(&id, Some(ns.pid()), h.dir(), &ann),
-            );
+            let out = h.create(&id, &ns, ON_NET);
             assert!(out.status.success(), "setup {id}: {}", text(&out.stderr));
             let addr = ns.sh("ip -o -4 addr show dev eth0 | awk '{print $4}'");
             assert!(addr.starts_with("10.89.0."), "{id}: {addr}");
             drop(ns);
-            let out = h.oci_hook("poststop", &state_json(&id, None, h.dir(), &ann));
+            let out = h.poststop(&id, ON_NET);
             assert!(out.status.success(), "teardown {id}: {}", text(&out.stderr));
             n += 1;
         }
@@ -135,18 +101,9 @@ fn interleaved_setups_and_teardowns_keep_the_invariants() {
 fn a_busy_network_does_not_hold_up_another() {
     let host = host("locks", &[("a", "10.90.0.0/24"), ("b", "10.91.0.0/24")]);
     let a = Ns::new();
-    assert!(
-        host.oci_hook(
-            "createRuntime",
-            &state_json(
-                "first",
-                Some(a.pid()),
-                host.dir(),
-                &[("ipvlan.network", "a")]
-            )
-        )
-        .status
-        .success()
+    assert_ok(
+        "first",
+        &host.create("first", &a, &[("ipvlan.network", "a")]),
     );
     // Hold network a's lock, as a slow or stuck hook would.
     let lock = std::fs::OpenOptions::new()
@@ -155,15 +112,7 @@ fn a_busy_network_does_not_hold_up_another() {
         .unwrap();
     lock.lock().unwrap();
     let b = Ns::new();
-    let out = host.oci_hook(
-        "createRuntime",
-        &state_json(
-            "on-b",
-            Some(b.pid()),
-            host.dir(),
-            &[("ipvlan.network", "b")],
-        ),
-    );
+    let out = host.create("on-b", &b, &[("ipvlan.network", "b")]);
     assert!(
         out.status.success(),
         "network b waited for network a: {}",
@@ -171,13 +120,7 @@ fn a_busy_network_does_not_hold_up_another() {
     );
     let c = Ns::new();
     let h = host.clone();
-    let cpid = c.pid();
-    let waiting = std::thread::spawn(move || {
-        h.oci_hook(
-            "createRuntime",
-            &state_json("on-a", Some(cpid), h.dir(), &[("ipvlan.network", "a")]),
-        )
-    });
+    let waiting = std::thread::spawn(move || h.create("on-a", &c, &[("ipvlan.network", "a")]));
     std::thread::sleep(Duration::from_millis(500));
     assert!(
         !waiting.is_finished(),

@@ -7,34 +7,13 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::rng::{Rng, clock_seed, env_u64};
 use common::*;
 
-/// A small deterministic generator; the seed is printed so a failure can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
-}
-
 fn run_killed(host: &Host, stage: &str, state: &str, after: Duration) {
-    let mut child = host
-        .hook_cmd(&["hook", stage])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    let _ = child.stdin.take().unwrap().write_all(state.as_bytes());
+    let mut child = host.spawn_oci_hook(stage, state);
     std::thread::sleep(after);
     let _ = child.kill();
     let _ = child.wait();
@@ -46,15 +25,7 @@ fn sigkill_at_random_instants_keeps_every_invariant() {
         return;
     }
     let rounds: u64 = 300;
-    let seed = std::env::var("IPVLAN_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
+    let seed = env_u64("IPVLAN_CRASH_SEED").unwrap_or_else(clock_seed);
     eprintln!("crash test seed {seed} (IPVLAN_CRASH_SEED={seed} replays it)");
     let mut rng = Rng(seed);
     let host = Host::with_network(
@@ -64,53 +35,36 @@ fn sigkill_at_random_instants_keeps_every_invariant() {
     // Calibrate: how long one full setup takes here, so kills land inside it.
     let probe = Ns::new();
     let t = Instant::now();
-    assert!(
-        host.oci_hook(
-            "createRuntime",
-            &state_json(
-                "probe",
-                Some(probe.pid()),
-                host.dir(),
-                &[("ipvlan.network", "net")]
-            )
-        )
-        .status
-        .success()
-    );
-    let span = (t.elapsed().as_micros() as u64).max(1000) * 3 / 2;
+    assert_ok("probe setup", &host.create("probe", &probe, ON_NET));
+    let span = (t.elapsed().as_micros() as usize).max(1000) * 3 / 2;
 
     let mut containers: BTreeMap<String, Ns> = BTreeMap::new();
     containers.insert("probe".into(), probe);
     for i in 0..rounds {
         let id = format!("k{i}");
         let ns = Ns::new();
-        let state = state_json(
-            &id,
-            Some(ns.pid()),
-            host.dir(),
-            &[("ipvlan.network", "net")],
-        );
+        let state = state_json(&id, Some(ns.pid()), host.dir(), ON_NET);
         run_killed(
             &host,
             "createRuntime",
             &state,
-            Duration::from_micros(rng.below(span)),
+            Duration::from_micros(rng.below(span) as u64),
         );
         containers.insert(id.clone(), ns);
         // Now and then a teardown, killed too, of a container that stopped.
         if rng.below(3) == 0 {
             let victim = containers
                 .keys()
-                .nth(rng.below(containers.len() as u64) as usize)
+                .nth(rng.below(containers.len()))
                 .unwrap()
                 .clone();
             containers.remove(&victim);
-            let state = state_json(&victim, None, host.dir(), &[("ipvlan.network", "net")]);
+            let state = state_json(&victim, None, host.dir(), ON_NET);
             run_killed(
                 &host,
                 "poststop",
                 &state,
-                Duration::from_micros(rng.below(span)),
+                Duration::from_micros(rng.below(span) as u64),
             );
         }
     }
@@ -188,20 +142,7 @@ fn the_hook_leaves_no_process_holding_the_runtimes_pipes() {
     let host = Host::with_network("pipes", &["--subnet", "10.87.0.0/24"]);
     let ctr = Ns::new();
     for (stage, pid) in [("createRuntime", Some(ctr.pid())), ("poststop", None)] {
-        let mut child = host
-            .hook_cmd(&["hook", stage])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(state_json("c", pid, host.dir(), &[("ipvlan.network", "net")]).as_bytes())
-            .unwrap();
+        let mut child = host.spawn_oci_hook(stage, &state_json("c", pid, host.dir(), ON_NET));
         let mut out = child.stdout.take().unwrap();
         let mut err = child.stderr.take().unwrap();
         assert!(child.wait().unwrap().success());

@@ -280,33 +280,16 @@ fn etcd_host(etcd: &mut Etcd, id: &str, subnet: &str) -> Host {
     std::fs::create_dir_all(&host.config).expect("config dir");
     std::fs::write(host.config.join("etcd.json"), etcd.config(id)).expect("etcd.json");
     host.ok(&network_create(
+        "net",
         "p0",
         &["--subnet", subnet, "--ipam", "etcd"],
     ));
     host
 }
 
-const ANN: [(&str, &str); 1] = [("ipvlan.network", "net")];
-
 /// The OCI hook at `stage` for container `id` on `net`, started but not waited for.
 fn spawn_hook(host: &Host, stage: &str, id: &str, ctr: Option<&Ns>) -> Child {
-    host.spawn_oci_hook(stage, &state_json(id, ctr.map(Ns::pid), host.dir(), &ANN))
-}
-
-fn create(host: &Host, id: &str, ctr: &Ns) -> Output {
-    spawn_hook(host, "createRuntime", id, Some(ctr))
-        .wait_with_output()
-        .expect("hook")
-}
-
-fn poststop(host: &Host, id: &str) -> Output {
-    spawn_hook(host, "poststop", id, None)
-        .wait_with_output()
-        .expect("hook")
-}
-
-fn assert_ok(what: &str, out: &Output) {
-    assert!(out.status.success(), "{what} failed: {}", text(&out.stderr));
+    host.spawn_oci_hook(stage, &state_json(id, ctr.map(Ns::pid), host.dir(), ON_NET))
 }
 
 /// The IPv4 address on the container's eth0, if it has one.
@@ -630,7 +613,7 @@ fn etcd_restart_in_the_middle_of_a_stream_of_setups() {
                         let back = restarted.load(Ordering::SeqCst);
                         let ctr = Ns::new();
                         let id = format!("s{i}");
-                        let out = create(&hosts[h], &id, &ctr);
+                        let out = hosts[h].create(&id, &ctr, ON_NET);
                         done.fetch_add(1, Ordering::SeqCst);
                         if back && out.status.success() {
                             after += 1;
@@ -735,13 +718,13 @@ fn etcd_down_fails_closed_and_gc_finishes_the_teardown() {
     let mut etcd = Etcd::start();
     let host = etcd_host(&mut etcd, "d1", SUBNET);
     let a = Ns::new();
-    assert_ok("setup of a", &create(&host, "a", &a));
+    assert_ok("setup of a", &host.create("a", &a, ON_NET));
     let a_addr = address(&a).expect("a has an address");
 
     etcd.kill();
     let b = Ns::new();
     let start = Instant::now();
-    let out = create(&host, "b", &b);
+    let out = host.create("b", &b, ON_NET);
     let took = start.elapsed();
     assert!(!out.status.success());
     let err = text(&out.stderr);
@@ -764,7 +747,7 @@ fn etcd_down_fails_closed_and_gc_finishes_the_teardown() {
     )
     .expect("etcd.json");
     let start = Instant::now();
-    let out = create(&host, "b", &b);
+    let out = host.create("b", &b, ON_NET);
     let took = start.elapsed();
     let err = text(&out.stderr);
     assert!(!out.status.success());
@@ -780,7 +763,7 @@ fn etcd_down_fails_closed_and_gc_finishes_the_teardown() {
 
     // Teardown while etcd is down: a clear failure; the lease stays.
     drop(a); // the container is gone
-    let out = poststop(&host, "a");
+    let out = host.poststop("a", ON_NET);
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(
@@ -831,7 +814,7 @@ fn dead_and_silent_members_are_skipped() {
     let start = Instant::now();
     assert_ok(
         "setup past a silent and a dead member",
-        &create(&host, "c", &ctr),
+        &host.create("c", &ctr, ON_NET),
     );
     assert!(
         start.elapsed() < Duration::from_secs(3),
@@ -839,7 +822,7 @@ fn dead_and_silent_members_are_skipped() {
         start.elapsed()
     );
     assert!(address(&ctr).is_some());
-    assert_ok("teardown", &poststop(&host, "c"));
+    assert_ok("teardown", &host.poststop("c", ON_NET));
     assert_eq!(host.lease_count(), 0);
     // A proxy meant for the internet is not used for etcd.
     let out = host
@@ -882,13 +865,13 @@ fn gc_never_touches_another_hosts_leases_and_drain_does() {
     );
     assert_eq!(h1.lease_count(), 0);
     let live1 = Ns::new();
-    assert_ok("live1", &create(&h1, "live", &live1));
+    assert_ok("live1", &h1.create("live", &live1, ON_NET));
     for (host, id) in [(&h1, "dead"), (&h2, "dead")] {
         let ctr = Ns::new();
-        assert_ok(id, &create(host, id, &ctr));
+        assert_ok(id, &host.create(id, &ctr, ON_NET));
     } // both "dead" containers are gone, neither was stopped
     let live3 = Ns::new();
-    assert_ok("live3", &create(&h3, "live", &live3));
+    assert_ok("live3", &h3.create("live", &live3, ON_NET));
     assert_eq!(leases(&h1).len(), 4);
 
     let dry = h1.ok(&["gc", "--dry-run"]);
@@ -954,6 +937,7 @@ fn definitions_must_agree_across_hosts() {
     std::fs::create_dir_all(&h2.config).expect("config");
     std::fs::write(h2.config.join("etcd.json"), etcd.config("a2")).expect("etcd.json");
     let out = h2.hook(&network_create(
+        "net",
         "p0",
         &["--subnet", "10.80.0.0/23", "--ipam", "etcd"],
     ));
@@ -967,6 +951,7 @@ fn definitions_must_agree_across_hosts() {
     // The same definition is fine (the parent may have another name on each host).
     h2.ns.sh("ip link set p0 name uplink");
     h2.ok(&network_create(
+        "net",
         "uplink",
         &["--subnet", SUBNET, "--ipam", "etcd"],
     ));
@@ -975,7 +960,7 @@ fn definitions_must_agree_across_hosts() {
     let text_ = std::fs::read_to_string(&file).expect("definition");
     std::fs::write(&file, text_.replace("10.80.0.1", "10.80.0.254")).expect("edit");
     let ctr = Ns::new();
-    let out = create(&h2, "x", &ctr);
+    let out = h2.create("x", &ctr, ON_NET);
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(
@@ -986,16 +971,17 @@ fn definitions_must_agree_across_hosts() {
     assert_eq!(h1.lease_count(), 0);
     // Without etcd.json the hook says what is missing.
     std::fs::remove_file(h2.config.join("etcd.json")).expect("rm");
-    let err = text(&create(&h2, "x", &ctr).stderr);
+    let err = text(&h2.create("x", &ctr, ON_NET).stderr);
     assert!(err.contains("etcd.json does not exist"), "{err}");
     std::fs::write(h2.config.join("etcd.json"), etcd.config("a2")).expect("etcd.json");
 
     // Redefining: once the network is removed and no host holds a lease on it, its record
     // goes; the next host to use it records its own plan, and the old plan is refused.
     h1.ok(&["network", "rm", "net"]);
-    assert_ok("first use records the plan", &create(&h2, "x", &ctr));
+    assert_ok("first use records the plan", &h2.create("x", &ctr, ON_NET));
     assert_eq!(h2.lease_count(), 1);
     let out = h1.hook(&network_create(
+        "net",
         "p0",
         &["--subnet", SUBNET, "--ipam", "etcd"],
     ));

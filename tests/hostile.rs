@@ -159,7 +159,7 @@ fn broken_oci_state_and_annotations() {
         (
             "address outside the subnet",
             ann(&[("ipvlan.ipv4", "10.81.0.5")]),
-            "outside every subnet",
+            "outside every subnet of network net",
         ),
         (
             "network address",
@@ -190,6 +190,11 @@ fn broken_oci_state_and_annotations() {
             "gateway annotation on a defined network",
             ann(&[("ipvlan.gateway", "10.80.0.254")]),
             "for annotation-only networks",
+        ),
+        (
+            "mode contradicting the network",
+            ann(&[("ipvlan.mode", "l3")]),
+            "contradicts network net",
         ),
         (
             "parent contradicting the network",

@@ -14,6 +14,8 @@
 //! instant of each SIGKILL is not replayed), `IPVLAN_PROPTEST_CASES=N` runs more (default 8,
 //! a few seconds), `IPVLAN_PROPTEST_STEPS=N` makes each case longer (default 60).
 
+mod common;
+
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -26,41 +28,10 @@ use ipvlan_hook::ipam::{
     release,
 };
 
+use common::rng::{Rng, clock_seed, env_u64};
+
 const WORKER_DIR: &str = "IPVLAN_PROPTEST_WORKER_DIR";
 const WORKER_SEED: &str = "IPVLAN_PROPTEST_WORKER_SEED";
-
-// ---------------------------------------------------------------------------------------------
-// Deterministic randomness
-
-/// splitmix64: tiny, good enough, and replayable from one u64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// True with probability `percent` %.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
-
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
-}
 
 // ---------------------------------------------------------------------------------------------
 // The networks under test: small, so that full networks (and the collection of dead owners that
@@ -1026,13 +997,8 @@ impl Drop for TempDir {
 #[test]
 fn random_sequences_keep_the_lease_store_invariants() {
     let nets = networks();
-    let base = env_u64("IPVLAN_PROPTEST_SEED").unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1)
-    });
-    let replay = std::env::var_os("IPVLAN_PROPTEST_SEED").is_some();
+    let given = env_u64("IPVLAN_PROPTEST_SEED");
+    let (base, replay) = (given.unwrap_or_else(clock_seed), given.is_some());
     let cases = env_u64("IPVLAN_PROPTEST_CASES").unwrap_or(8);
     let steps = env_u64("IPVLAN_PROPTEST_STEPS").unwrap_or(60);
     let mut stats = Stats::default();

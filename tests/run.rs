@@ -7,21 +7,20 @@ use std::time::Duration;
 
 use common::*;
 
+/// `ipvlan-run` arguments for a network of its own on p0 with the test driver, then `rest`.
+fn on_p0<'a>(subnet: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--parent", "p0", "--driver", driver(), "--subnet", subnet];
+    args.extend_from_slice(rest);
+    args
+}
+
 #[test]
 fn command_runs_on_the_network_and_its_exit_status_passes_through() {
     let host = Host::with_parent("status");
-    let out = host.run(&[
-        "--parent",
-        "p0",
-        "--driver",
-        driver(),
-        "--subnet",
+    let out = host.run(&on_p0(
         "10.78.0.0/24",
-        "--",
-        "sh",
-        "-c",
-        "ip -o addr; ip route; exit 7",
-    ]);
+        &["--", "sh", "-c", "ip -o addr; ip route; exit 7"],
+    ));
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(7), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("eth0    inet 10.78.0.2/24"), "{stdout}");
@@ -39,19 +38,11 @@ fn command_runs_on_the_network_and_its_exit_status_passes_through() {
 #[test]
 fn defined_network_static_address_and_name() {
     let host = Host::with_parent("defined");
-    host.ok(&[
-        "network",
-        "create",
+    host.ok(&network_create(
         "n",
-        "--driver",
-        driver(),
-        "--parent",
         "p0",
-        "--subnet",
-        "10.78.1.0/24",
-        "--subnet",
-        "fd00:78:1::/64",
-    ]);
+        &["--subnet", "10.78.1.0/24", "--subnet", "fd00:78:1::/64"],
+    ));
     let out = host.run(&[
         "--network",
         "n",
@@ -78,18 +69,7 @@ fn defined_network_static_address_and_name() {
 #[test]
 fn killed_command_still_tears_down() {
     let host = Host::with_parent("killed");
-    let out = host.run(&[
-        "--parent",
-        "p0",
-        "--driver",
-        driver(),
-        "--subnet",
-        "10.78.2.0/24",
-        "--",
-        "sh",
-        "-c",
-        "kill -9 $$",
-    ]);
+    let out = host.run(&on_p0("10.78.2.0/24", &["--", "sh", "-c", "kill -9 $$"]));
     assert_eq!(out.status.code(), Some(137), "{}", text(&out.stderr));
     assert_eq!(host.lease_count(), 0);
 }
@@ -98,19 +78,10 @@ fn killed_command_still_tears_down() {
 fn signals_are_forwarded_and_teardown_follows() {
     let host = Host::with_parent("signal");
     let mut child = host
-        .run_cmd(&[
-            "--parent",
-            "p0",
-            "--driver",
-            driver(),
-            "--subnet",
+        .run_cmd(&on_p0(
             "10.78.3.0/24",
-            "--name",
-            "sig",
-            "--",
-            "sleep",
-            "60",
-        ])
+            &["--name", "sig", "--", "sleep", "60"],
+        ))
         .spawn()
         .unwrap();
     // Wait until the lease exists: setup is done and sleep is running.

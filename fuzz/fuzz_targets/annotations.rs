@@ -7,7 +7,7 @@
 #[path = "common.rs"]
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use ipvlan_hook::oci::Annotations;
 use libfuzzer_sys::fuzz_target;
@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let mut map = BTreeMap::new();
+    let mut map = HashMap::new();
     for line in text.split('\n') {
         let (key, value) = line.split_once('=').unwrap_or((line, ""));
         let key = match key.strip_prefix('+') {

@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(state) = State::read(data) else {
         return;
     };
-    let id = state.id.as_str();
+    let id = state.id();
     assert!(!id.is_empty() && id.len() <= 255, "id {id:?}");
     assert!(id != "." && id != ".." && !id.starts_with('.'), "id {id:?}");
     assert!(!id.contains(['/', '\0']), "id {id:?}");
@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
 
     match state.live_pid() {
         Some(pid) => {
-            assert!(pid > 0 && state.pid == Some(i64::from(pid)));
+            assert!(pid > 0 && state.pid().map(i64::from) == Some(i64::from(pid)));
             let path = netns_path(&state, None).expect("a live pid names a netns");
             assert_eq!(
                 path,
@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
             );
         }
         None => {
-            assert!(state.pid.is_none_or(|p| p <= 0 || p > i64::from(u32::MAX)));
+            assert!(state.pid().is_none_or(|p| p <= 0));
             assert!(netns_path(&state, None).is_err());
         }
     }
@@ -43,10 +43,9 @@ fuzz_target!(|data: &[u8]| {
     // the integration tests, a fuzzer must not read arbitrary files.)
 
     let ours = state
-        .annotations
-        .as_ref()
+        .annotations()
         .is_some_and(|m| m.keys().any(|k| k.starts_with("ipvlan.")));
-    match Annotations::parse(state.annotations.as_ref()) {
+    match Annotations::parse(state.annotations()) {
         Ok(None) => assert!(!ours, "ipvlan.* annotations ignored"),
         Ok(Some(a)) => {
             assert!(ours);

@@ -247,9 +247,7 @@ fn check_network(
     all: &[Network],
     rtnl: std::result::Result<&Rtnl, String>,
 ) -> Result<(Status, String)> {
-    for other in all.iter().filter(|o| o.name != net.name) {
-        net.check_shares_parent_with(other)?;
-    }
+    net.check_shares_parent_with_all(all.iter().filter(|o| o.name != net.name))?;
     let subnets: Vec<String> = net.subnets.iter().map(|s| s.subnet.to_string()).collect();
     let kind = match net.driver {
         Driver::Ipvlan => format!("ipvlan {} {}", net.mode, net.flag),

@@ -28,8 +28,8 @@ pub enum Stage {
 
 pub fn run(stage: Stage, dirs: &Dirs, stdin: impl Read) -> Result<()> {
     let state = State::read(stdin)?;
-    let Some(ann) = Annotations::parse(state.annotations.as_ref())
-        .with_context(|| format!("container {}", state.id))?
+    let Some(ann) = Annotations::parse(state.annotations())
+        .with_context(|| format!("container {}", state.id()))?
     else {
         return Ok(());
     };
@@ -41,7 +41,7 @@ pub fn run(stage: Stage, dirs: &Dirs, stdin: impl Read) -> Result<()> {
 }
 
 fn create(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
-    let id = &state.id;
+    let id = state.id();
     let network = resolve_network(ann, dirs).with_context(|| format!("container {id}"))?;
     let precreated = state.precreated_netns()?;
     let path = netns_path(state, precreated.as_deref())?;
@@ -79,18 +79,20 @@ fn poststop(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
     // The link only needs deleting where the netns outlives the container; a runtime-made
     // netns took the link with it.
     let precreated = state.precreated_netns().unwrap_or_else(|e| {
-        crate::warn(&format!("container {}: {e}", state.id));
+        crate::warn(&format!("container {}: {e}", state.id()));
         None
     });
     let netns = precreated
         .as_deref()
         .filter(|p| p.exists())
         .and_then(|p| Netns::open(p).ok());
-    let released = attach::teardown(&*store, &state.id, ann.ifname(), netns.as_ref())?;
+    let released = attach::teardown(&*store, state.id(), ann.ifname(), netns.as_ref())?;
     for l in released {
         crate::info(&format!(
             "container {}: released {} on network {}",
-            state.id, l.address, l.network
+            state.id(),
+            l.address,
+            l.network
         ));
     }
     Ok(())
@@ -128,9 +130,7 @@ fn resolve_network(ann: &Annotations, dirs: &Dirs) -> Result<Network> {
     policy.check_annotation_network(parent, &spec.subnets)?;
     let (net, warnings) = spec.build(String::new())?;
     warnings.iter().for_each(|w| crate::warn(w));
-    for other in networks.list()? {
-        net.check_shares_parent_with(&other)?;
-    }
+    net.check_shares_parent_with_all(&networks.list()?)?;
     Ok(net)
 }
 

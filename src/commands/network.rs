@@ -155,9 +155,7 @@ fn create(args: CreateArgs, networks: &NetworkStore, dirs: &Dirs) -> Result<()> 
     }
     let rtnl = Rtnl::current()?;
     parent::plan(&rtnl, &mut net)?;
-    for other in networks.list()? {
-        net.check_shares_parent_with(&other)?;
-    }
+    net.check_shares_parent_with_all(&networks.list()?)?;
     // Input errors first; then whether this kernel can do it at all.
     rtnl.require(net.driver)?;
     // An etcd network's address plan must agree with the other hosts' (fails closed).

@@ -214,8 +214,6 @@ fn resolve(args: &RunArgs, dirs: &Dirs) -> Result<(Network, bool)> {
         );
     }
     rtnl.require(net.driver)?;
-    for other in networks.list()? {
-        net.check_shares_parent_with(&other)?;
-    }
+    net.check_shares_parent_with_all(&networks.list()?)?;
     Ok((net, true))
 }

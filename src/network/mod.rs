@@ -135,6 +135,16 @@ impl Network {
         self.subnet_of(addr).and_then(|s| s.gateway).map(Some)
     }
 
+    /// `check_shares_parent_with` each of `others` (every defined network, for a new one).
+    pub fn check_shares_parent_with_all<'a>(
+        &self,
+        others: impl IntoIterator<Item = &'a Network>,
+    ) -> Result<()> {
+        others
+            .into_iter()
+            .try_for_each(|other| self.check_shares_parent_with(other))
+    }
+
     /// Check that `other` can share this network's parent: the kernel keeps one ipvlan mode
     /// and flag per parent, and cannot mix macvlan and ipvlan slaves on one parent.
     pub fn check_shares_parent_with(&self, other: &Network) -> Result<()> {
@@ -516,6 +526,13 @@ mod tests {
         let (m, _) = s.build("b".into()).unwrap();
         assert!(
             a.check_shares_parent_with(&m)
+                .unwrap_err()
+                .to_string()
+                .contains("cannot mix macvlan and ipvlan")
+        );
+        a.check_shares_parent_with_all([&b]).unwrap();
+        assert!(
+            a.check_shares_parent_with_all([&b, &m])
                 .unwrap_err()
                 .to_string()
                 .contains("cannot mix macvlan and ipvlan")

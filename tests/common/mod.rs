@@ -2,6 +2,8 @@
 //! process (never the machine's real links), and the project's binaries run inside them.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod rng;
+
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
@@ -103,15 +105,16 @@ pub fn text(b: &[u8]) -> String {
 }
 
 pub fn hook_bin() -> PathBuf {
-    std::env::var_os("IPVLAN_HOOK_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ipvlan-hook")))
+    bin("IPVLAN_HOOK_BIN", env!("CARGO_BIN_EXE_ipvlan-hook"))
 }
 
 pub fn run_bin() -> PathBuf {
-    std::env::var_os("IPVLAN_RUN_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ipvlan-run")))
+    bin("IPVLAN_RUN_BIN", env!("CARGO_BIN_EXE_ipvlan-run"))
+}
+
+/// The binary `var` names (a release or installed build), else the one cargo built.
+fn bin(var: &str, built: &str) -> PathBuf {
+    std::env::var_os(var).map_or_else(|| PathBuf::from(built), PathBuf::from)
 }
 
 /// A host namespace with its own config and state dirs: what one machine running the tool is.
@@ -157,24 +160,22 @@ impl Host {
     /// `with_parent`, plus network `net` on p0 with the test driver and `args` (subnets…).
     pub fn with_network(tag: &str, args: &[&str]) -> Host {
         let host = Host::with_parent(tag);
-        host.ok(&network_create("p0", args));
+        host.ok(&network_create("net", "p0", args));
         host
     }
 
     /// `ipvlan-hook ARGS` inside the host namespace, with this host's directories.
     pub fn hook_cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = self.ns.cmd(hook_bin());
-        cmd.arg("--config-dir")
-            .arg(&self.config)
-            .arg("--state-dir")
-            .arg(&self.state)
-            .args(args);
-        cmd
+        self.tool_cmd(hook_bin(), args)
     }
 
     /// `ipvlan-run ARGS` inside the host namespace, with this host's directories.
     pub fn run_cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = self.ns.cmd(run_bin());
+        self.tool_cmd(run_bin(), args)
+    }
+
+    fn tool_cmd(&self, bin: PathBuf, args: &[&str]) -> Command {
+        let mut cmd = self.ns.cmd(bin);
         cmd.arg("--config-dir")
             .arg(&self.config)
             .arg("--state-dir")
@@ -207,6 +208,19 @@ impl Host {
         self.spawn_oci_hook(stage, state)
             .wait_with_output()
             .expect("wait for hook")
+    }
+
+    /// createRuntime of container `id`, whose process is the one holding `ctr`.
+    pub fn create(&self, id: &str, ctr: &Ns, ann: &[(&str, &str)]) -> Output {
+        self.oci_hook(
+            "createRuntime",
+            &state_json(id, Some(ctr.pid()), self.dir(), ann),
+        )
+    }
+
+    /// poststop of container `id`: no pid, as runc and podman send it.
+    pub fn poststop(&self, id: &str, ann: &[(&str, &str)]) -> Output {
+        self.oci_hook("poststop", &state_json(id, None, self.dir(), ann))
     }
 
     /// `oci_hook`, started but not waited for (to run many at once).
@@ -244,12 +258,12 @@ impl Drop for Host {
     }
 }
 
-/// `network create net` on `parent` with the test driver, then `args` (subnets…).
-pub fn network_create<'a>(parent: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+/// `network create NAME` on `parent` with the test driver, then `args` (subnets…).
+pub fn network_create<'a>(name: &'a str, parent: &'a str, args: &[&'a str]) -> Vec<&'a str> {
     let mut full = vec![
         "network",
         "create",
-        "net",
+        name,
         "--driver",
         driver(),
         "--parent",
@@ -257,6 +271,13 @@ pub fn network_create<'a>(parent: &'a str, args: &[&'a str]) -> Vec<&'a str> {
     ];
     full.extend_from_slice(args);
     full
+}
+
+/// The annotation of a container on the network `Host::with_network` defines.
+pub const ON_NET: &[(&str, &str)] = &[("ipvlan.network", "net")];
+
+pub fn assert_ok(what: &str, out: &Output) {
+    assert!(out.status.success(), "{what} failed: {}", text(&out.stderr));
 }
 
 /// The OCI state JSON a runtime writes for `id` at createRuntime (`pid` given) or poststop.

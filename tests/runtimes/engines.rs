@@ -231,9 +231,6 @@ pub struct Spec<'a> {
     pub dirs: Dirs,
 }
 
-/// The annotation that puts a container on the lab's network.
-pub const ON_NET: &[(&str, &str)] = &[("ipvlan.network", "net")];
-
 /// The crun wrapper of docs/engines.md for hosts with hybrid cgroups: crun runs in a mount
 /// namespace of its own in which the cgroup2 mount is made private and unmounted (the host
 /// keeps it), while everything else, /run/netns included, keeps its propagation.
