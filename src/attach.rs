@@ -3,12 +3,14 @@
 //! deletes what was made and releases the lease (crun and podman never call poststop after a
 //! failed createRuntime). Teardown never stops early: it does every step and reports every error.
 
+use std::net::IpAddr;
+
 use crate::error::{Context, Error, Errors, Result};
 use crate::ipam::{self, Lease, LeaseStore, Request};
 use crate::link::LinkKind;
 use crate::netlink::{Link, Rtnl, SlaveSpec};
 use crate::netns::{Netns, Visit, write_sysctl};
-use crate::network::{Network, parent};
+use crate::network::{Network, host_access, parent};
 
 /// One container interface to set up.
 pub struct Attachment<'a> {
@@ -57,12 +59,24 @@ fn transaction(
     visit: Visit<String, Visited>,
 ) -> Result<Vec<Lease>> {
     let parent = parent::ensure(rtnl, att.network)?;
+    let shim = host_access::ensure(rtnl, att.network, &parent)?;
     let leases = allocate(store, att)?;
+    let addrs: Vec<IpAddr> = leases.iter().map(|l| l.address).collect();
     let mut made = None;
-    let Err(err) = make_link(rtnl, att, &parent, netns, visit, &leases, &mut made) else {
+    let made_all = make_link(rtnl, att, &parent, netns, visit, &leases, &mut made).and_then(|()| {
+        shim.as_ref().map_or(Ok(()), |shim| {
+            host_access::add_routes(rtnl, att.network, shim, &addrs)
+        })
+    });
+    let Err(err) = made_all else {
         return Ok(leases);
     };
     let mut errors = Vec::new();
+    if shim.is_some()
+        && let Err(e) = host_access::remove_routes(rtnl, att.network, &addrs)
+    {
+        errors.push(e.context("rollback"));
+    }
     if let Some((ns, index)) = made
         && let Err(e) = ns.del_link(index)
     {
@@ -267,13 +281,15 @@ fn temp_name() -> String {
 }
 
 /// Undo `setup`: delete the container's link where its netns outlives it (pre-created netns, or
-/// the launcher's netns held by a leftover process) and release the leases of that interface.
-/// Missing netns, link or lease count as done.
+/// the launcher's netns held by a leftover process), release the leases of that interface and,
+/// on `network` (when known) with host access, delete the host's routes to them. Missing netns,
+/// link, lease or route count as done.
 pub fn teardown(
     store: &dyn LeaseStore,
     container: &str,
     ifname: &str,
     netns: Option<&Netns>,
+    network: Option<&Network>,
 ) -> Result<Vec<Lease>> {
     let mut errors = Errors::default();
     if let Some(ns) = netns
@@ -287,7 +303,26 @@ pub fn teardown(
         )));
         Vec::new()
     });
+    if let Some(net) = network
+        && let Err(e) = remove_host_routes(net, &released)
+    {
+        errors.push(e.context(format!("container {container}")));
+    }
     errors.finish().map(|()| released)
+}
+
+/// On a network with host access, delete the host's routes to the addresses of `released`
+/// (teardown, and a CNI runtime's GC).
+pub fn remove_host_routes(net: &Network, released: &[Lease]) -> Result<()> {
+    if net.host_access.is_none() {
+        return Ok(());
+    }
+    let addrs: Vec<IpAddr> = released
+        .iter()
+        .filter(|l| l.network == net.name)
+        .map(|l| l.address)
+        .collect();
+    Rtnl::current().and_then(|rtnl| host_access::remove_routes(&rtnl, net, &addrs))
 }
 
 fn delete_slave(container: &str, ifname: &str, netns: &Netns) -> Result<()> {

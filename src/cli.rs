@@ -61,10 +61,11 @@ pub enum Command {
         mut_subcommands = examples::lease
     )]
     Lease(lease::LeaseCmd),
-    /// Release the leases of containers that no longer exist.
+    /// Release the leases of containers that no longer exist; make missing host-access links
+    /// and container routes again.
     #[command(after_help = examples::GC)]
     Gc {
-        /// Only list what would be released.
+        /// Only list what would be released (and repair nothing).
         #[arg(long)]
         dry_run: bool,
     },

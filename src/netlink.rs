@@ -8,8 +8,10 @@
 use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use ipnetwork::IpNetwork;
 use rtnetlink::packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkMessage,
+    NetlinkPayload,
 };
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::address::{
@@ -19,7 +21,7 @@ use rtnetlink::packet_route::link::{
     InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVlan, IpVlanFlags, IpVlanMode, LinkAttribute,
     LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
 };
-use rtnetlink::packet_route::route::RouteScope;
+use rtnetlink::packet_route::route::{RouteMessage, RouteProtocol, RouteScope};
 use rtnetlink::sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use rtnetlink::{
     AddressMessageBuilder, LinkDummy, LinkIpVlan, LinkMacVlan, LinkMessageBuilder, LinkUnspec,
@@ -69,6 +71,21 @@ pub struct SlaveSpec {
     pub mac: Option<[u8; 6]>,
 }
 
+/// A route straight out of a link, without a gateway: a container's host route through the
+/// host-access link, the route for a network's range, an announcement in a table of its own.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Route {
+    pub dst: IpNetwork,
+    /// The link the route leaves by.
+    pub oif: u32,
+    /// Preferred source address of traffic the host sends along it.
+    pub src: Option<IpAddr>,
+    /// Routing table; None is the main table.
+    pub table: Option<u32>,
+    /// The protocol number that marks the route as ours (`ip route show proto N`).
+    pub protocol: u8,
+}
+
 /// Receive buffer: one answer to one request (a link message is 1-2 KiB without VF details).
 const RECV_BUF: usize = 32 * 1024;
 
@@ -94,12 +111,19 @@ impl Rtnl {
     /// Send one request and wait for the kernel's acknowledgement; returns the message the
     /// kernel answered with before it, if any (the link a GETLINK asked for).
     fn request(&self, msg: RouteNetlinkMessage, flags: u16) -> Result<Option<RouteNetlinkMessage>> {
-        Ok(self.exchange(msg, flags)?.pop())
+        let mut answers = Vec::new();
+        self.exchange(msg, flags, &mut answers)?;
+        Ok(answers.pop())
     }
 
-    /// Send one request; every message the kernel answers with until its acknowledgement (or
-    /// the end of a dump).
-    fn exchange(&self, msg: RouteNetlinkMessage, flags: u16) -> Result<Vec<RouteNetlinkMessage>> {
+    /// Send one request and collect every message the kernel answers with until its
+    /// acknowledgement, or the end of a dump (`NLM_F_DUMP`).
+    fn exchange(
+        &self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        answers: &mut Vec<RouteNetlinkMessage>,
+    ) -> Result<()> {
         let seq = self.seq.get().wrapping_add(1);
         self.seq.set(seq);
         let mut req = NetlinkMessage::from(msg);
@@ -112,7 +136,6 @@ impl Rtnl {
             .send(&buf, 0)
             .map_err(|e| Error::from(e).context("cannot send a netlink request"))?;
 
-        let mut answer = Vec::new();
         let mut rx: Vec<u8> = Vec::with_capacity(RECV_BUF);
         loop {
             rx.clear();
@@ -139,12 +162,12 @@ impl Rtnl {
                 match msg.payload {
                     NetlinkPayload::Error(e) => {
                         return match e.code {
-                            None => Ok(answer),
+                            None => Ok(()),
                             Some(code) => Err(errno_error(-code.get())),
                         };
                     }
-                    NetlinkPayload::Done(_) => return Ok(answer),
-                    NetlinkPayload::InnerMessage(m) => answer.push(m),
+                    NetlinkPayload::Done(_) => return Ok(()),
+                    NetlinkPayload::InnerMessage(m) => answers.push(m),
                     _ => {}
                 }
             }
@@ -174,6 +197,20 @@ impl Rtnl {
         self.get_link(LinkUnspec::new_with_name(name).build())
     }
 
+    /// Every link of this namespace.
+    pub fn links(&self) -> Result<Vec<Link>> {
+        let mut answers = Vec::new();
+        let msg = RouteNetlinkMessage::GetLink(LinkMessage::default());
+        self.exchange(msg, NLM_F_DUMP, &mut answers)?;
+        Ok(answers
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(decode_link(l)),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Create the container's slave of `parent`, under `name`, directly inside `target`:
     /// it never exists in the host namespace, where `name` may be taken.
     pub fn add_slave(
@@ -183,8 +220,15 @@ impl Rtnl {
         spec: SlaveSpec,
         target: &Netns,
     ) -> Result<()> {
-        let msg = slave_message(name, parent.index, spec, target.raw_fd());
+        let msg = slave_message(name, parent.index, spec, Some(target.raw_fd()));
         self.new_link(msg)
+            .map_err(|e| kind_error(e, spec.driver.into()))
+    }
+
+    /// Create a slave of `parent` in this socket's own namespace (the host's link to its
+    /// containers, network/host_access.rs).
+    pub fn add_local_slave(&self, name: &str, parent: &Link, spec: SlaveSpec) -> Result<()> {
+        self.new_link(slave_message(name, parent.index, spec, None))
             .map_err(|e| kind_error(e, spec.driver.into()))
     }
 
@@ -236,6 +280,12 @@ impl Rtnl {
         )
     }
 
+    /// Set the alias that says whose a link is, without a name: Debian 12's kernel (6.1)
+    /// refuses to rename a link that is up even to its own name (EBUSY; seen in the VM run).
+    pub fn set_alias(&self, index: u32, alias: &str) -> Result<()> {
+        self.set_link(LinkUnspec::new_with_index(index).alias(alias).build())
+    }
+
     pub fn set_up(&self, index: u32) -> Result<()> {
         self.set_link(LinkUnspec::new_with_index(index).up().build())
     }
@@ -279,7 +329,12 @@ impl Rtnl {
     pub fn addresses(&self, index: u32) -> Result<Vec<(IpAddr, u8)>> {
         let mut msg = AddressMessage::default();
         msg.header.index = index;
-        let answer = self.exchange(RouteNetlinkMessage::GetAddress(msg), NLM_F_DUMP)?;
+        let mut answer = Vec::new();
+        self.exchange(
+            RouteNetlinkMessage::GetAddress(msg),
+            NLM_F_DUMP,
+            &mut answer,
+        )?;
         Ok(answer
             .into_iter()
             .filter_map(|m| match m {
@@ -319,6 +374,53 @@ impl Rtnl {
         )
         .map(drop)
     }
+
+    /// Add `route`; one to the same destination in the same table already there is EEXIST.
+    pub fn add_route(&self, route: &Route) -> Result<()> {
+        self.new_route(route, NLM_F_EXCL)
+    }
+
+    /// Add `route`, or make the route to its destination in its table this one.
+    pub fn replace_route(&self, route: &Route) -> Result<()> {
+        self.new_route(route, NLM_F_REPLACE)
+    }
+
+    fn new_route(&self, route: &Route, flag: u16) -> Result<()> {
+        let msg = RouteNetlinkMessage::NewRoute(route_message(route));
+        self.request(msg, NLM_F_CREATE | flag).map(drop)
+    }
+
+    /// Delete `route` (matched by destination, table, link and protocol: never a route that
+    /// is not ours); one that is already gone is not an error.
+    pub fn del_route(&self, route: &Route) -> Result<()> {
+        let msg = route_message(route);
+        match self.request(RouteNetlinkMessage::DelRoute(msg), 0) {
+            Err(e) if matches!(e.errno(), Some(libc::ESRCH | libc::ENOENT | libc::ENODEV)) => {
+                Ok(())
+            }
+            r => r.map(drop),
+        }
+    }
+}
+
+/// The message for `route`. Scope link, as `ip route add PREFIX dev LINK` makes it: the
+/// destination is on the link, no gateway.
+fn route_message(route: &Route) -> RouteMessage {
+    let mut msg = RouteMessageBuilder::<IpAddr>::new()
+        .destination_prefix(route.dst.network(), route.dst.prefix())
+        .expect("an IpNetwork's prefix fits its family")
+        .output_interface(route.oif)
+        .protocol(RouteProtocol::from(route.protocol))
+        .scope(RouteScope::Link);
+    if let Some(src) = route.src.filter(|s| s.is_ipv4() == route.dst.is_ipv4()) {
+        msg = msg
+            .pref_source(src)
+            .expect("same family as the destination");
+    }
+    if let Some(table) = route.table {
+        msg = msg.table_id(table);
+    }
+    msg.build()
 }
 
 /// Kernel feature probes for `doctor`, like `ipvlan_supported`: each sends a link request the
@@ -363,7 +465,7 @@ impl Rtnl {
 const PROBE_LINK: &str = "ipvh-probe";
 
 /// The netlink message that creates a container's slave (separate for unit tests).
-fn slave_message(name: &str, parent: u32, spec: SlaveSpec, netns_fd: i32) -> LinkMessage {
+fn slave_message(name: &str, parent: u32, spec: SlaveSpec, netns_fd: Option<i32>) -> LinkMessage {
     let msg = match spec.driver {
         Driver::Ipvlan => {
             let mode = match spec.mode {
@@ -379,7 +481,7 @@ fn slave_message(name: &str, parent: u32, spec: SlaveSpec, netns_fd: i32) -> Lin
                 Flag::Private => b.flag(IpVlanFlags::Private),
                 Flag::Vepa => b.flag(IpVlanFlags::Vepa),
             };
-            b.setns_by_fd(netns_fd)
+            in_netns(b, netns_fd)
         }
         Driver::Macvlan => {
             let mode = match spec.flag {
@@ -387,7 +489,7 @@ fn slave_message(name: &str, parent: u32, spec: SlaveSpec, netns_fd: i32) -> Lin
                 Flag::Private => MacVlanMode::Private,
                 Flag::Vepa => MacVlanMode::Vepa,
             };
-            let b = LinkMacVlan::new(name, parent, mode).setns_by_fd(netns_fd);
+            let b = in_netns(LinkMacVlan::new(name, parent, mode), netns_fd);
             let b = match spec.mac {
                 Some(mac) => b.address(mac.to_vec()),
                 None => b,
@@ -396,6 +498,13 @@ fn slave_message(name: &str, parent: u32, spec: SlaveSpec, netns_fd: i32) -> Lin
         }
     };
     with_mtu(msg, spec.mtu).build()
+}
+
+fn in_netns<T>(b: LinkMessageBuilder<T>, netns_fd: Option<i32>) -> LinkMessageBuilder<T> {
+    match netns_fd {
+        Some(fd) => b.setns_by_fd(fd),
+        None => b,
+    }
 }
 
 fn with_mtu<T>(b: LinkMessageBuilder<T>, mtu: Option<u32>) -> LinkMessageBuilder<T> {
@@ -537,7 +646,7 @@ mod tests {
             mtu: Some(1400),
             mac: None,
         };
-        let msg = slave_message("tmp0", 7, spec, 42);
+        let msg = slave_message("tmp0", 7, spec, Some(42));
         assert!(
             msg.attributes
                 .contains(&LinkAttribute::IfName("tmp0".into()))
@@ -565,7 +674,7 @@ mod tests {
             mtu: None,
             mac: None,
         };
-        let msg = slave_message("tmp0", 3, spec, 5);
+        let msg = slave_message("tmp0", 3, spec, Some(5));
         assert_eq!(ipvlan_data(&msg), vec![InfoIpVlan::Mode(IpVlanMode::L2)]);
         assert!(
             !msg.attributes
@@ -583,7 +692,7 @@ mod tests {
             mtu: None,
             mac: Some([0x02, 0, 0, 0, 0, 0x0a]),
         };
-        let link = decode_link(&slave_message("tmp0", 3, spec, 5));
+        let link = decode_link(&slave_message("tmp0", 3, spec, Some(5)));
         assert_eq!(
             (link.kind, link.macvlan_flag, link.mac.as_deref()),
             (

@@ -31,12 +31,16 @@ dpkg -s golang-github-appc-cni-dev >/dev/null 2>&1 || missing+=(golang-github-ap
 # tests/etcd.rs: a real etcd, and openssl for its throwaway CA and certificates
 command -v etcd >/dev/null || missing+=(etcd-server)
 command -v openssl >/dev/null || missing+=(openssl)
+# tests/etcd_cluster.rs partitions a member with nftables drop rules
+command -v nft >/dev/null || missing+=(nftables)
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 echo "== host kernel: unit and integration tests (ipvlan-only tests skip here, loudly)"
+# tests/churn_soak.rs runs 300 start/stop cycles here (10-20 s); the long run is
+# IPVLAN_SOAK_CYCLES=10000 cargo test --test churn_soak -- --nocapture (about 10 minutes).
 cargo test --all-targets 2>&1
 
 echo "== fuzzing smoke run: each cargo-fuzz target for 20 s (installs cargo-fuzz when missing)"
@@ -47,6 +51,10 @@ tests/package.sh
 
 echo "== etcd lease store (feature etcd): a real etcd on loopback, simulated hosts sharing a network"
 cargo test --features etcd --test etcd 2>&1
+# A three-member cluster losing members, its leader, and a partition (about 70 s), and the
+# etcd store's local state on a full and a read-only state dir (tests/full_disk.rs; its
+# lease-file case ran above with --all-targets).
+cargo test --features etcd --test etcd_cluster --test full_disk 2>&1
 
 echo "== benchmark (not pass/fail): container setup latency, etcd store against lease files"
 # The release binary tests/package.sh built (cargo deb builds with the etcd feature).

@@ -37,6 +37,7 @@ fn spec_of(net: &Network) -> NetworkSpec {
         subnets: net.subnets.iter().map(|s| s.subnet).collect(),
         gateways: net.subnets.iter().filter_map(|s| s.gateway).collect(),
         ip_ranges: net.subnets.iter().filter_map(|s| s.ip_range).collect(),
+        host_access: net.host_access.as_ref().map(|h| h.addresses.clone()),
         // Fields added later keep their defaults until this target learns them.
         ..Default::default()
     }

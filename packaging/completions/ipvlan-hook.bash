@@ -583,7 +583,7 @@ _ipvlan__hook() {
             return 0
             ;;
         ipvlan__subcmd__hook__subcmd__network__subcmd__create)
-            opts="-d -o -h --driver --parent --mode --flag --subnet --gateway --ip-range --internal --mtu --ipam --config-dir --state-dir --help"
+            opts="-d -o -h --driver --parent --mode --flag --subnet --gateway --ip-range --internal --mtu --ipam --host-access --config-dir --state-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -631,6 +631,10 @@ _ipvlan__hook() {
                     ;;
                 --ipam)
                     COMPREPLY=($(compgen -W "files etcd" -- "${cur}"))
+                    return 0
+                    ;;
+                --host-access)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --config-dir)

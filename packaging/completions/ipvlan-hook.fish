@@ -31,7 +31,7 @@ complete -c ipvlan-hook -n "__fish_ipvlan_hook_needs_command" -s V -l version -d
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_needs_command" -f -a "hook" -d 'OCI hook: reads the container state on stdin'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_needs_command" -f -a "network" -d 'Define, remove and list networks'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_needs_command" -f -a "lease" -d 'Show leases'
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_needs_command" -f -a "gc" -d 'Release the leases of containers that no longer exist'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_needs_command" -f -a "gc" -d 'Release the leases of containers that no longer exist; make missing host-access links and container routes again'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_needs_command" -f -a "run" -d 'Run a command in a new network namespace attached to a network'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_needs_command" -f -a "doctor" -d 'Check that this host is ready: kernel support, networks, directories, hooks.d files, CNI'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -61,6 +61,7 @@ complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __f
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l mtu -r
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l ipam -d 'Where leases live: this host\'s lease files, or etcd, shared by the hosts of a layer 2 segment (needs CONFIG_DIR/etcd.json; define the network identically on every host)' -r -f -a "files\t''
 etcd\t''"
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l host-access -d 'Let this host reach the containers: a link of the network\'s driver, mode and flag on the parent (ha-NAME), holding ADDR and ADDR6 (default: the highest free address of each family\'s subnet outside --ip-range), with routes to the containers through it' -r
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l config-dir -d 'Where network definitions and the policy live' -r -F
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l state-dir -d 'Where leases and locks live' -r -F
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __fish_seen_subcommand_from create" -l internal -d 'No default route in containers'
@@ -103,7 +104,7 @@ complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand lease; and __fis
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand lease; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand gc" -l config-dir -d 'Where network definitions and the policy live' -r -F
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand gc" -l state-dir -d 'Where leases and locks live' -r -F
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand gc" -l dry-run -d 'Only list what would be released'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand gc" -l dry-run -d 'Only list what would be released (and repair nothing)'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand gc" -s h -l help -d 'Print help'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -l network -d 'A network defined with `network create`' -r
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -l parent -d 'Parent link of a network given by flags; none = an isolated network on a dummy link' -r
@@ -137,7 +138,7 @@ complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand doctor" -s h -l 
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and not __fish_seen_subcommand_from hook network lease gc run doctor help" -f -a "hook" -d 'OCI hook: reads the container state on stdin'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and not __fish_seen_subcommand_from hook network lease gc run doctor help" -f -a "network" -d 'Define, remove and list networks'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and not __fish_seen_subcommand_from hook network lease gc run doctor help" -f -a "lease" -d 'Show leases'
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and not __fish_seen_subcommand_from hook network lease gc run doctor help" -f -a "gc" -d 'Release the leases of containers that no longer exist'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and not __fish_seen_subcommand_from hook network lease gc run doctor help" -f -a "gc" -d 'Release the leases of containers that no longer exist; make missing host-access links and container routes again'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and not __fish_seen_subcommand_from hook network lease gc run doctor help" -f -a "run" -d 'Run a command in a new network namespace attached to a network'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and not __fish_seen_subcommand_from hook network lease gc run doctor help" -f -a "doctor" -d 'Check that this host is ready: kernel support, networks, directories, hooks.d files, CNI'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and not __fish_seen_subcommand_from hook network lease gc run doctor help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -325,7 +325,8 @@ fn add(conf: &NetConf, env: &Env) -> Result<Value, CniError> {
                     let why = failed
                         .err()
                         .map_or("it is gone".to_string(), |e| e.to_string());
-                    let undone = attach::teardown(&*store, container, ifname, Some(&netns));
+                    let undone =
+                        attach::teardown(&*store, container, ifname, Some(&netns), Some(&net));
                     return Err(CniError::new(
                         code::FAILED,
                         format!("cannot read back {ifname}"),
@@ -388,6 +389,12 @@ fn addressing(
     (ips, routes)
 }
 
+/// The network the configuration names, while it is defined: DEL and GC go on without it (its
+/// leases are then in lease files; a removed network took its link and routes with it).
+fn defined(section: &Section, dirs: &Dirs) -> Option<Network> {
+    NetworkStore::new(&dirs.config).load(section.network()).ok()
+}
+
 /// DEL: undo ADD; whatever is gone already (netns, link, lease, the network itself) is
 /// success, and so is a repeated DEL.
 fn del(conf: &NetConf, env: &Env) -> Result<(), CniError> {
@@ -395,7 +402,8 @@ fn del(conf: &NetConf, env: &Env) -> Result<(), CniError> {
     let dirs = section.dirs();
     let container = env.container()?;
     let ifname = env.ifname()?;
-    let store = select::for_network_name(Some(section.network()), &dirs)?;
+    let network = defined(section, &dirs);
+    let store = select::for_poststop(network.as_ref(), &dirs)?;
     let netns = match conf.role() {
         Role::Plugin => env
             .netns
@@ -409,7 +417,11 @@ fn del(conf: &NetConf, env: &Env) -> Result<(), CniError> {
     if netns.is_some() {
         crate::netns::check_privileges("the ipvlan-hook CNI plugin")?;
     }
-    for l in attach::teardown(&*store, container, ifname, netns.as_ref())? {
+    // Host routes are the main plugin's: under another plugin, none were made.
+    let routed = network
+        .as_ref()
+        .filter(|_| matches!(conf.role(), Role::Plugin));
+    for l in attach::teardown(&*store, container, ifname, netns.as_ref(), routed)? {
         crate::info(&format!(
             "container {container}: released {} on network {} (CNI)",
             l.address, l.network
@@ -542,11 +554,15 @@ fn gc(conf: &NetConf) -> Result<(), CniError> {
         .flatten()
         .map(|a| (a.container.as_str(), a.ifname.as_str()))
         .collect();
-    let store = select::for_network_name(Some(section.network()), &dirs)?;
+    let network = defined(section, &dirs);
+    let store = select::for_poststop(network.as_ref(), &dirs)?;
     let released = ipam::release_matching(&*store, section.network(), |l| {
         l.owner.cni.as_deref() == Some(conf.name.as_str())
             && !valid.contains(&(l.container.as_str(), l.ifname.as_str()))
     })?;
+    if let (Some(net), Role::Plugin) = (&network, conf.role()) {
+        attach::remove_host_routes(net, &released)?;
+    }
     for l in released {
         crate::info(&format!(
             "CNI GC of {}: released {} of container {} interface {} on network {}",

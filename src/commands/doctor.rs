@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
+mod host_access;
+
 use super::{Format, print_json, print_table};
 use crate::bail;
 use crate::dirs::Dirs;
@@ -238,6 +240,11 @@ fn networks(out: &mut Checks, config: &Path) {
         match result {
             Ok((status, detail)) => out.add(check, status, detail),
             Err(e) => out.fail(check, e),
+        }
+        if let (Ok(net), Ok(rtnl)) = (net, &rtnl)
+            && let Some(ha) = &net.host_access
+        {
+            host_access::check(out, net, ha, rtnl);
         }
     }
 }

@@ -74,8 +74,14 @@ fn create(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
 }
 
 fn poststop(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
-    // The store of the network the container was set up on (lease files or etcd).
-    let store = crate::ipam::select::for_network_name(ann.network.as_deref(), dirs)?;
+    // The network the container was set up on, while it is defined: its store (lease files or
+    // etcd) and its host-access routes. A network removed meanwhile took its link and routes
+    // with it.
+    let network = ann
+        .network
+        .as_deref()
+        .and_then(|n| NetworkStore::new(&dirs.config).load(n).ok());
+    let store = crate::ipam::select::for_poststop(network.as_ref(), dirs)?;
     // The link only needs deleting where the netns outlives the container; a runtime-made
     // netns took the link with it.
     let precreated = state.precreated_netns().unwrap_or_else(|e| {
@@ -86,7 +92,13 @@ fn poststop(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
         .as_deref()
         .filter(|p| p.exists())
         .and_then(|p| Netns::open(p).ok());
-    let released = attach::teardown(&*store, state.id(), ann.ifname(), netns.as_ref())?;
+    let released = attach::teardown(
+        &*store,
+        state.id(),
+        ann.ifname(),
+        netns.as_ref(),
+        network.as_ref(),
+    )?;
     for l in released {
         crate::info(&format!(
             "container {}: released {} on network {}",

@@ -7,6 +7,7 @@ use crate::dirs::Dirs;
 use crate::error::Result;
 use crate::ipam::select as stores;
 use crate::ipam::{self, Lease, LeaseEntry, LeaseFiles};
+use crate::network::host_access;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum LeaseCmd {
@@ -102,8 +103,10 @@ fn ls(network: Option<&str>, format: Format, dirs: &Dirs) -> Result<()> {
                 .iter()
                 .map(|(l, host, judged)| {
                     // Another host's pids mean nothing here.
+                    let reserved = l.container == host_access::holder(&l.network);
                     let state = match (judged, l.owner.is_alive()) {
                         (false, _) => "remote",
+                        (true, _) if reserved => "reserved",
                         (true, true) => "live",
                         (true, false) => "stale",
                     };

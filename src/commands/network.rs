@@ -8,10 +8,10 @@ use super::{Format, print_json, print_table};
 use crate::bail;
 use crate::dirs::Dirs;
 use crate::error::{Context, Error, Errors, Result};
-use crate::ipam::{self, LeaseEntry, LeaseStore};
+use crate::ipam::{self, LeaseEntry, LeaseStore, Reservation};
 use crate::netlink::Rtnl;
 use crate::network::store::NetworkStore;
-use crate::network::{Driver, Flag, Ipam, Mode, NetworkSpec, parent};
+use crate::network::{Driver, Flag, Ipam, Mode, Network, NetworkSpec, host_access, parent};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum NetworkCmd {
@@ -20,7 +20,8 @@ pub enum NetworkCmd {
   ipvlan-hook network create db_net --parent eth0 --subnet 192.168.1.0/24
   ipvlan-hook network create vlan20 --parent eth0.20 --subnet 192.168.20.0/24 --gateway 192.168.20.1
   ipvlan-hook network create l3net --parent eth0 --mode l3 --subnet 10.1.100.0/24 --subnet 10.1.101.0/24
-  ipvlan-hook network create isolated --subnet 192.168.1.0/24     # dummy parent, no default route")]
+  ipvlan-hook network create isolated --subnet 192.168.1.0/24     # dummy parent, no default route
+  ipvlan-hook network create lan --parent eth0 --subnet 192.168.1.0/24 --ip-range 192.168.1.128/25 --host-access")]
     Create(CreateArgs),
     /// Remove networks (and the parent links they created).
     Rm {
@@ -73,6 +74,17 @@ pub struct CreateArgs {
     /// segment (needs CONFIG_DIR/etcd.json; define the network identically on every host).
     #[arg(long, value_enum, default_value = "files")]
     pub ipam: Ipam,
+    /// Let this host reach the containers: a link of the network's driver, mode and flag on the
+    /// parent (ha-NAME), holding ADDR and ADDR6 (default: the highest free address of each
+    /// family's subnet outside --ip-range), with routes to the containers through it.
+    #[arg(
+        long,
+        value_name = "ADDR[,ADDR6]",
+        num_args = 0..=1,
+        require_equals = true,
+        value_delimiter = ','
+    )]
+    pub host_access: Option<Vec<IpAddr>>,
 }
 
 pub fn run(cmd: NetworkCmd, dirs: &Dirs) -> Result<()> {
@@ -141,6 +153,7 @@ impl From<CreateArgs> for NetworkSpec {
             subnets: args.subnet,
             gateways: args.gateway,
             ip_ranges: args.ip_range,
+            host_access: args.host_access,
         }
     }
 }
@@ -160,20 +173,75 @@ fn create(args: CreateArgs, networks: &NetworkStore, dirs: &Dirs) -> Result<()> 
     rtnl.require(net.driver)?;
     // An etcd network's address plan must agree with the other hosts' (fails closed).
     crate::ipam::select::register(&net, dirs)?;
-    parent::ensure(&rtnl, &net)?;
-    if let Err(e) = networks.create(&net) {
-        // Leave nothing behind: the parent we just made goes again. The cause comes first.
-        let cleanup = parent::remove_owned(&rtnl, &net).err().map(|e2| {
-            e2.context(format!(
+    let parent = parent::ensure(&rtnl, &net)?;
+    // From here on, leave nothing behind: what was made goes again on failure. The cause
+    // comes first.
+    let made = add_host_access(&rtnl, &mut net, &parent, dirs).and_then(|()| networks.create(&net));
+    if let Err(e) = made {
+        let mut cleanup = Errors::default();
+        if let Err(e2) = remove_host_access(&rtnl, &net, dirs) {
+            cleanup.push(e2.context(format!(
+                "rollback: cannot remove the host access made for network {}",
+                net.name
+            )));
+        }
+        if let Err(e2) = parent::remove_owned(&rtnl, &net) {
+            cleanup.push(e2.context(format!(
                 "rollback: cannot remove the parent {} made for network {}",
                 net.parent, net.name
-            ))
+            )));
+        }
+        return Err(match cleanup.finish() {
+            Ok(()) => e,
+            Err(e2) => Error::join(e, vec![e2]),
         });
-        return Err(Error::join(e, cleanup.into_iter().collect()));
     }
     warnings.iter().for_each(|w| crate::warn(w));
     println!("{}", net.name);
     Ok(())
+}
+
+/// Reserve the host-access addresses (recorded in `net`) and make the link.
+fn add_host_access(
+    rtnl: &Rtnl,
+    net: &mut Network,
+    parent: &crate::netlink::Link,
+    dirs: &Dirs,
+) -> Result<()> {
+    let Some(ha) = &net.host_access else {
+        return Ok(());
+    };
+    let store = crate::ipam::select::for_network(net, dirs)?;
+    let holder = host_access::holder(&net.name);
+    let pools = ipam::pools(net);
+    let leases = ipam::reserve(
+        &*store,
+        &Reservation {
+            network: &net.name,
+            holder: &holder,
+            ifname: &ha.name,
+            pools: &pools,
+            wanted: &ha.addresses,
+        },
+    )
+    .with_context(|| format!("--host-access of network {}", net.name))?;
+    let addresses = leases.iter().map(|l| l.address).collect();
+    if let Some(ha) = &mut net.host_access {
+        ha.addresses = addresses;
+    }
+    host_access::make(rtnl, net, parent)?;
+    Ok(())
+}
+
+/// Undo `add_host_access`: delete the link and release its addresses; each is tried.
+fn remove_host_access(rtnl: &Rtnl, net: &Network, dirs: &Dirs) -> Result<()> {
+    if net.host_access.is_none() {
+        return Ok(());
+    }
+    let link = host_access::remove(rtnl, net);
+    let released = crate::ipam::select::for_network(net, dirs)
+        .and_then(|store| ipam::release(&*store, &host_access::holder(&net.name)).map(drop));
+    link.and(released)
 }
 
 fn remove(name: &str, force: bool, networks: &NetworkStore, dirs: &Dirs) -> Result<()> {
@@ -199,10 +267,12 @@ fn remove(name: &str, force: bool, networks: &NetworkStore, dirs: &Dirs) -> Resu
         Some(Err(e)) => tolerate(e).map(|()| Vec::new())?,
         found => found.and_then(Result::ok).unwrap_or_default(),
     };
+    // The host-access addresses are the network's own: they go with it.
+    let reserved = host_access::holder(name);
     let holders: Vec<String> = leases
         .into_iter()
         .filter_map(|e| match e {
-            LeaseEntry::Lease(l) if l.owner.is_alive() => {
+            LeaseEntry::Lease(l) if l.owner.is_alive() && l.container != reserved => {
                 Some(format!("{} ({})", l.container, l.address))
             }
             _ => None,
@@ -214,6 +284,8 @@ fn remove(name: &str, force: bool, networks: &NetworkStore, dirs: &Dirs) -> Resu
             holders.join(", ")
         );
     }
+    let rtnl = Rtnl::current()?;
+    host_access::remove(&rtnl, &net)?;
     // A parent we created but another network now also uses is handed over, not deleted.
     let heir = networks
         .list()?
@@ -225,7 +297,6 @@ fn remove(name: &str, force: bool, networks: &NetworkStore, dirs: &Dirs) -> Resu
             networks.replace(&other)?;
         }
         _ => {
-            let rtnl = Rtnl::current()?;
             parent::remove_owned(&rtnl, &net).with_context(|| format!("network {name}"))?;
         }
     }

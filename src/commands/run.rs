@@ -135,7 +135,7 @@ fn attach_and_run(
     attach::setup(rtnl, &*store, &att, &netns)?;
     let status = spawn_and_wait(&args.command, &netns, signals);
     // A command may leave processes holding the netns: take the link out explicitly.
-    let torn = attach::teardown(&*store, id, &args.ifname, Some(&netns));
+    let torn = attach::teardown(&*store, id, &args.ifname, Some(&netns), Some(network));
     let status = status?;
     torn?;
     Ok(status)
@@ -201,6 +201,7 @@ fn resolve(args: &RunArgs, dirs: &Dirs) -> Result<(Network, bool)> {
         subnets: args.subnet.clone(),
         gateways: args.gateway.clone(),
         ip_ranges: Vec::new(),
+        host_access: None,
     };
     let (mut net, warnings) = spec.build(id)?;
     warnings.iter().for_each(|w| crate::warn(w));

@@ -9,6 +9,16 @@
 //! `timeout_ms`) all together, and once a request has failed on every endpoint the client
 //! refuses every later one at once with the same message, so a hook run facing a dead cluster
 //! spends at most one timeout before it fails closed.
+//!
+//! An election is ridden out: a member that answers "no leader" (or the like), or takes the
+//! request and then says nothing (it waits for a leader that is gone), is alive, and its
+//! cluster will have a leader again within a few seconds if a majority is up. Such a request
+//! goes on trying every endpoint in turn, each attempt bounded by [`ATTEMPT_MAX`], for up to
+//! [`ELECTION_RIDE`]. All the time a client spends in requests that did not get their answer
+//! at once is bounded by [`PROCESS_BUDGET`], so a hook stays inside the runtime's hook timeout
+//! however often the cluster stumbles; requests answered at once cost nothing of it, so a long
+//! `gc` or a launcher that releases hours later is not affected. A retried write is safe: every
+//! write is a transaction the lease store re-checks (its answer lost, it finds its own record).
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -30,6 +40,22 @@ const PAGE: u64 = 500;
 pub const MAX_TXN_OPS: usize = 100;
 /// Largest response read (a page of leases is far smaller).
 const MAX_BODY: u64 = 64 << 20;
+/// The longest a client (one hook process) spends waiting on etcd, in all the requests that
+/// did not get their answer at the first attempt: runtimes give the hook 10 s (`"timeout": 10`
+/// in hooks/*.json, the README's advice), and 2 s of it stay for the rest (start-up, netlink,
+/// files, the requests answered at once).
+pub const PROCESS_BUDGET: Duration = Duration::from_secs(8);
+/// What a request may still take once the budget is spent: one quick try.
+const LAST_TRY: Duration = Duration::from_millis(250);
+/// How long one request keeps trying a cluster whose members are up but have no leader. With
+/// etcd's defaults (heartbeat 100 ms, election timeout 1 s) a dead leader is noticed within
+/// 1-2 s and replaced within one more election round.
+pub const ELECTION_RIDE: Duration = Duration::from_secs(6);
+/// The longest one attempt on one endpoint: a member that has not yet noticed its leader died
+/// holds the request for its own request timeout (7 s by default) and then fails it anyway.
+pub const ATTEMPT_MAX: Duration = Duration::from_secs(1);
+/// The pause between two rounds over the endpoints while riding out an election.
+const ROUND_PAUSE: Duration = Duration::from_millis(100);
 
 /// One stored key.
 #[derive(Clone, Debug, PartialEq)]
@@ -74,12 +100,20 @@ pub struct Client {
     preferred: AtomicUsize,
     /// Set once a request failed on every endpoint.
     down: Mutex<Option<String>>,
+    /// Time spent so far in requests that did not get their answer at the first attempt
+    /// (bounded by `PROCESS_BUDGET`).
+    waited: Mutex<Duration>,
 }
 
 /// Why one attempt on one endpoint failed.
 enum Failure {
-    /// Try the next endpoint (transport error, etcd unavailable or overloaded).
+    /// Nobody there: connection refused or reset, no TLS handshake in time. Try the next
+    /// endpoint; a cluster where every member is like this is down.
     Retry(String),
+    /// A member is up but cannot serve now: it has no leader (an election, or it is cut off
+    /// from the majority), it is overloaded, or it took the request and said nothing. Try the
+    /// next endpoint, and keep trying for up to `ELECTION_RIDE`.
+    Busy(String),
     /// etcd answered and refused: the same request fails everywhere.
     Fatal(String),
 }
@@ -123,6 +157,7 @@ impl Client {
             config_path,
             preferred: AtomicUsize::new(0),
             down: Mutex::new(None),
+            waited: Mutex::new(Duration::ZERO),
         })
     }
 
@@ -232,37 +267,66 @@ impl Client {
         })
     }
 
-    /// POST `/v3/kv/{method}` to the endpoints in turn until one answers, within the timeout.
+    /// POST `/v3/kv/{method}` to the endpoints in turn until one answers: within the timeout
+    /// while nobody answers, within `ELECTION_RIDE` once a member answered that it cannot
+    /// serve yet, never past what is left of the process budget.
     fn call<T: for<'de> Deserialize<'de>>(&self, method: &str, body: &Value) -> Result<T> {
         if let Some(msg) = self.down.lock().map(|d| d.clone()).unwrap_or_default() {
             return Err(Error::msg(msg));
         }
-        let body = body.to_string();
         let start = Instant::now();
+        let waited = self.waited.lock().map(|w| *w).unwrap_or_default();
+        let budget_end = start + PROCESS_BUDGET.saturating_sub(waited).max(LAST_TRY);
+        let result = self.call_within(method, body, start, budget_end);
+        if !matches!(result, Ok((_, true))) {
+            // Not answered at once: this request's time counts against the budget.
+            if let Ok(mut w) = self.waited.lock() {
+                *w += start.elapsed();
+            }
+        }
+        result.map(|(v, _)| v)
+    }
+
+    /// `call`, with the request's start and the end of the process budget; also says whether
+    /// the first attempt answered.
+    fn call_within<T: for<'de> Deserialize<'de>>(
+        &self,
+        method: &str,
+        body: &Value,
+        start: Instant,
+        budget_end: Instant,
+    ) -> Result<(T, bool)> {
+        let body = body.to_string();
+        let mut deadline = (start + self.timeout).min(budget_end);
         let n = self.endpoints.len();
         let first = self.preferred.load(Ordering::Relaxed) % n;
         // The last reason each endpoint failed for.
         let mut reasons: Vec<Option<String>> = vec![None; n];
-        // Two rounds: a pooled connection the server closed, or an election right after a
-        // restart, fails once and then works; a dead endpoint refuses twice in no time.
-        'rounds: for round in 0..2 {
+        // Rounds in a row in which no member was even reachable: two mean the cluster is down
+        // (a pooled connection the server closed fails once, then works).
+        let mut dead_rounds = 0;
+        // Did a member that was up make us wait for an election?
+        let mut rode = false;
+        'rounds: for round in 0.. {
             if round > 0 {
-                let left = self.timeout.saturating_sub(start.elapsed());
-                std::thread::sleep((left / 4).min(Duration::from_millis(100)));
+                let left = deadline.saturating_duration_since(Instant::now());
+                std::thread::sleep((left / 4).min(ROUND_PAUSE));
             }
+            let mut busy = false;
             for i in 0..n {
-                let left = self.timeout.saturating_sub(start.elapsed());
+                let left = deadline.saturating_duration_since(Instant::now());
                 if left < Duration::from_millis(20) {
                     break 'rounds;
                 }
                 let idx = (first + i) % n;
                 let endpoint = &self.endpoints[idx];
                 // A silent endpoint may take at most its share of what is left.
-                let share = left / (n - i) as u32;
-                match self.attempt(endpoint, method, &body, share) {
+                let share = (left / (n - i) as u32).min(ATTEMPT_MAX);
+                let why = match self.attempt(endpoint, method, &body, share) {
                     Ok(text) => {
                         self.preferred.store(idx, Ordering::Relaxed);
-                        return serde_json::from_str(&text).map_err(|e| {
+                        let at_once = round == 0 && i == 0;
+                        return serde_json::from_str(&text).map(|v| (v, at_once)).map_err(|e| {
                             Error::msg(format!(
                                 "etcd at {endpoint} sent an unexpected answer to {method} ({e}): is it etcd 3.4 or later?"
                             ))
@@ -271,19 +335,43 @@ impl Client {
                     Err(Failure::Fatal(msg)) => {
                         bail!("etcd at {endpoint} refused the request ({method}): {msg}")
                     }
-                    Err(Failure::Retry(why)) if n == 1 => reasons[idx] = Some(why),
-                    Err(Failure::Retry(why)) => reasons[idx] = Some(format!("{endpoint}: {why}")),
-                }
+                    Err(Failure::Retry(why)) => why,
+                    Err(Failure::Busy(why)) => {
+                        // Alive: an election is under way, or this member is cut off from
+                        // the majority while another may not be. Worth waiting for.
+                        busy = true;
+                        rode = true;
+                        deadline = deadline.max((start + ELECTION_RIDE).min(budget_end));
+                        why
+                    }
+                };
+                reasons[idx] = Some(if n == 1 {
+                    why
+                } else {
+                    format!("{endpoint}: {why}")
+                });
+            }
+            dead_rounds = if busy { 0 } else { dead_rounds + 1 };
+            if dead_rounds >= 2 {
+                break;
             }
         }
         let mut reasons: Vec<String> = reasons.into_iter().flatten().collect();
         if reasons.is_empty() {
             reasons.push(format!("no answer within {} ms", self.timeout.as_millis()));
         }
+        let state = if rode {
+            format!(
+                "has no leader this host can reach ({}; for {} ms, longer than an election takes: a majority of the members is down or cut off from this host)",
+                reasons.join("; "),
+                start.elapsed().as_millis()
+            )
+        } else {
+            format!("is unreachable ({})", reasons.join("; "))
+        };
         let msg = format!(
-            "etcd at {} is unreachable ({}): no address is leased or released without it ('ipvlan-hook gc' releases what a container stop could not, once etcd is back); check that etcd runs and {}",
+            "etcd at {} {state}: no address is leased or released without it ('ipvlan-hook gc' releases what a container stop could not, once etcd is back); check that etcd runs and {}",
             self.endpoints(),
-            reasons.join("; "),
             self.config_path
         );
         if let Ok(mut down) = self.down.lock() {
@@ -300,22 +388,26 @@ impl Client {
         left: Duration,
     ) -> std::result::Result<String, Failure> {
         let url = format!("{endpoint}/v3/kv/{method}");
+        // The connection (TCP and TLS) must be up within `left`; the whole exchange may take a
+        // little longer, so that a timeout says which of the two failed: no connection means
+        // nobody there, no answer on a connection means a member waiting for a leader.
         let sent = self
             .agent
             .post(&url)
             .config()
-            .timeout_global(Some(left))
+            .timeout_connect(Some(left))
+            .timeout_global(Some(left + Duration::from_millis(50)))
             .build()
             .header("content-type", "application/json")
             .send(body);
-        let mut resp = sent.map_err(|e| Failure::Retry(transport_error(&e, left)))?;
+        let mut resp = sent.map_err(|e| transport_failure(&e, left))?;
         let status = resp.status().as_u16();
         let text = resp
             .body_mut()
             .with_config()
             .limit(MAX_BODY)
             .read_to_string()
-            .map_err(|e| Failure::Retry(transport_error(&e, left)))?;
+            .map_err(|e| transport_failure(&e, left))?;
         if status == 200 {
             return Ok(text);
         }
@@ -330,13 +422,46 @@ impl Client {
             // client certificate; with --client-cert-auth that certificate must allow it.
             msg.push_str(" (etcd's JSON gateway cannot reach its own gRPC server: with --client-cert-auth, give etcd a server certificate whose extendedKeyUsage includes clientAuth)");
         }
-        // gRPC codes: 4 deadline exceeded, 8 resource exhausted, 14 unavailable (no leader,
-        // stopping): another member may do better.
-        match err.code {
-            4 | 8 | 14 => Err(Failure::Retry(msg)),
-            _ if status >= 500 && err.code == 0 => Err(Failure::Retry(msg)),
-            _ => Err(Failure::Fatal(msg)),
+        if leader_loss(err.code, &msg) || (status >= 500 && err.code == 0) {
+            Err(Failure::Busy(msg))
+        } else {
+            Err(Failure::Fatal(msg))
         }
+    }
+}
+
+/// An answer that means "not now" rather than "no": gRPC codes 4 (deadline exceeded), 8
+/// (resource exhausted: too many requests) and 14 (unavailable: no leader, stopping), and what
+/// etcd 3.4 says with code 2 (unknown) when a member has no leader or lost it under a request
+/// ("raft proposal dropped", "leader changed", "request timed out, possibly due to previous
+/// leader failure").
+fn leader_loss(code: i32, msg: &str) -> bool {
+    // Also code 8, but no election ends it: an operator must compact and defragment.
+    if msg.contains("database space exceeded") {
+        return false;
+    }
+    matches!(code, 4 | 8 | 14)
+        || (code == 2
+            && [
+                "proposal dropped",
+                "leader",
+                "timed out",
+                "too many requests",
+            ]
+            .iter()
+            .any(|m| msg.contains(m)))
+}
+
+/// A failed exchange: a timeout with the connection up is a member that took the request and
+/// waits (`Busy`); anything else is nobody there (`Retry`).
+fn transport_failure(e: &ureq::Error, left: Duration) -> Failure {
+    match e {
+        ureq::Error::Timeout(t)
+            if !matches!(t, ureq::Timeout::Connect | ureq::Timeout::Resolve) =>
+        {
+            Failure::Busy("took the request, no answer".to_string())
+        }
+        _ => Failure::Retry(transport_error(e, left)),
     }
 }
 
@@ -471,6 +596,23 @@ struct ErrorResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leader_loss_is_worth_waiting_for_a_refusal_is_not() {
+        // What etcd 3.4's gateway answers while a member has no leader, or lost it.
+        assert!(leader_loss(2, "raft proposal dropped"));
+        assert!(leader_loss(14, "etcdserver: no leader"));
+        assert!(leader_loss(2, "etcdserver: leader changed"));
+        assert!(leader_loss(
+            4,
+            "etcdserver: request timed out, possibly due to previous leader failure"
+        ));
+        assert!(leader_loss(8, "etcdserver: too many requests"));
+        // A refusal fails everywhere alike.
+        assert!(!leader_loss(7, "etcdserver: permission denied"));
+        assert!(!leader_loss(3, "etcdserver: key is not provided"));
+        assert!(!leader_loss(8, "etcdserver: mvcc: database space exceeded"));
+    }
 
     #[test]
     fn prefix_ends() {

@@ -13,7 +13,9 @@
 //! `key` (a client certificate, for etcd's `--client-cert-auth`) go together. `prefix`
 //! defaults to `/ipvlan-hook`; `host` defaults to `/etc/machine-id`, else the hostname, and
 //! must differ between hosts (`gc` on a host judges the leases recorded under its id).
-//! `timeout_ms` (default 2500) bounds each request to etcd, all endpoints included.
+//! `timeout_ms` (default 2500) bounds each request to etcd, all endpoints included, while no
+//! member answers; members that answer without a leader (an election) are waited for longer
+//! (the client's election budget).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

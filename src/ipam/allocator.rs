@@ -190,6 +190,39 @@ impl Iterator for Candidates {
     }
 }
 
+/// Where a network's own address (its host-access link's) comes from: the top of the subnet
+/// down, first outside ip_range (where dynamic allocation never looks), then inside it. Never
+/// the network address, the IPv4 broadcast or the gateway. Lazy: a range covering most of a
+/// huge IPv6 subnet is stepped over, not walked.
+pub fn reserve_candidates(pool: &Pool) -> impl Iterator<Item = IpAddr> + use<> {
+    let family = pool.family();
+    let whole = Pool {
+        ip_range: None,
+        ..pool.clone()
+    };
+    let (lo, hi) = whole.span().unwrap_or((1, 0));
+    let range = pool.ip_range.map(bounds);
+    let gateway = pool.gateway.map(to_bits);
+    // Below the range when `b` lies in it.
+    let skip = move |b: u128| match range {
+        Some((r_lo, r_hi)) if (r_lo..=r_hi).contains(&b) => r_lo.checked_sub(1),
+        _ => Some(b),
+    };
+    let in_span = move |b: &u128| (lo..=hi).contains(b);
+    let first = skip(hi).filter(in_span);
+    let outside = std::iter::successors(first, move |b| {
+        b.checked_sub(1).and_then(skip).filter(in_span)
+    });
+    let inside = range
+        .map(|(r_lo, r_hi)| (r_lo.max(lo)..=r_hi.min(hi)).rev())
+        .into_iter()
+        .flatten();
+    outside
+        .chain(inside)
+        .filter(move |b| Some(*b) != gateway)
+        .map(move |b| from_bits(b, family))
+}
+
 /// The subnets of one family, for messages: "10.1.0.0/24, 10.2.0.0/24".
 pub fn subnets_text(pools: &[Pool], family: Family) -> String {
     let subnets: Vec<String> = pools
@@ -234,6 +267,43 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
+
+    #[test]
+    fn reserved_addresses_come_from_the_top_outside_the_range() {
+        let take = |subnet: &str, range: Option<&str>, gw: Option<&str>, n: usize| {
+            let pool = Pool {
+                subnet: subnet.parse().unwrap(),
+                ip_range: range.map(|r| r.parse().unwrap()),
+                gateway: gw.map(|g| g.parse().unwrap()),
+            };
+            reserve_candidates(&pool)
+                .take(n)
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            take("10.0.0.0/24", None, Some("10.0.0.254"), 2),
+            ["10.0.0.253", "10.0.0.252"]
+        );
+        // The range at the top: below it, then (nothing else left) inside it.
+        assert_eq!(
+            take("10.0.0.0/30", Some("10.0.0.2/31"), None, 3),
+            ["10.0.0.1", "10.0.0.2"]
+        );
+        assert_eq!(
+            take("10.0.0.0/24", Some("10.0.0.0/24"), None, 1),
+            ["10.0.0.254"]
+        );
+        // A range over the upper half of a /64 is stepped over at once.
+        assert_eq!(
+            take("fd00::/64", Some("fd00::8000:0:0:0/65"), None, 1),
+            ["fd00::7fff:ffff:ffff:ffff"]
+        );
+        assert_eq!(
+            take("fd00::/64", None, None, 1),
+            ["fd00::ffff:ffff:ffff:ffff"]
+        );
+    }
 
     /// xorshift64*: deterministic, so a failing case can be replayed from its seed.
     struct Rng(u64);

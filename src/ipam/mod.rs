@@ -308,6 +308,104 @@ fn take(net: &mut dyn NetworkLeases, req: &Request, ask: &Ask) -> Result<Lease> 
     )
 }
 
+/// Addresses a network keeps for itself, one per family: its host-access link's
+/// (network/host_access.rs). They are leases of `holder`, an id no container can have, with no
+/// owner, so gc never collects them and dynamic allocation steps over them.
+#[derive(Clone, Debug)]
+pub struct Reservation<'a> {
+    pub network: &'a str,
+    pub holder: &'a str,
+    /// The link that carries them, for `lease ls`.
+    pub ifname: &'a str,
+    pub pools: &'a [Pool],
+    /// Addresses asked for; families without one get the highest free address of their first
+    /// subnet outside its ip_range (`allocator::reserve_candidates`).
+    pub wanted: &'a [IpAddr],
+}
+
+/// Reserve the addresses of `r`, or return those `r.holder` holds already.
+pub fn reserve(store: &dyn LeaseStore, r: &Reservation) -> Result<Vec<Lease>> {
+    check_name("reservation holder", r.holder)?;
+    for addr in r.wanted {
+        allocator::static_pool(r.network, r.pools, *addr)?;
+    }
+    let mut net = store.lock(r.network)?;
+    let held = net.of_container(r.holder)?;
+    let mut created: Vec<Lease> = Vec::new();
+    let mut result = Vec::new();
+    for family in [Family::V4, Family::V6] {
+        if !r.pools.iter().any(|p| p.family() == family) {
+            continue;
+        }
+        let wanted = r.wanted.iter().find(|a| Family::of(**a) == family);
+        let kept = held
+            .iter()
+            .find(|l| Family::of(l.address) == family && wanted.is_none_or(|w| *w == l.address));
+        if let Some(lease) = kept {
+            result.push(lease.clone());
+            continue;
+        }
+        match reserve_one(&mut *net, r, family, wanted.copied()) {
+            Ok(lease) => {
+                created.push(lease.clone());
+                result.push(lease);
+            }
+            Err(err) => {
+                let mut errors = Vec::new();
+                for lease in &created {
+                    if let Err(e) = net.remove(lease) {
+                        errors.push(e.context(format!(
+                            "rollback: cannot release {} on network {}",
+                            lease.address, r.network
+                        )));
+                    }
+                }
+                return Err(Error::join(err, errors));
+            }
+        }
+    }
+    Ok(result)
+}
+
+fn reserve_one(
+    net: &mut dyn NetworkLeases,
+    r: &Reservation,
+    family: Family,
+    wanted: Option<IpAddr>,
+) -> Result<Lease> {
+    let lease = |address: IpAddr, pool: &Pool| Lease {
+        version: LEASE_VERSION,
+        network: r.network.to_string(),
+        container: r.holder.to_string(),
+        ifname: r.ifname.to_string(),
+        address,
+        prefix_len: pool.subnet.prefix(),
+        created: now(),
+        owner: Owner::default(),
+    };
+    if let Some(addr) = wanted {
+        let new = lease(addr, allocator::static_pool(r.network, r.pools, addr)?);
+        if net.create(&new)? {
+            return Ok(new);
+        }
+        return Err(taken(r.network, addr, net.get(addr)?));
+    }
+    for pool in r.pools.iter().filter(|p| p.family() == family) {
+        for addr in allocator::reserve_candidates(pool) {
+            let new = lease(addr, pool);
+            if net.is_free(addr)? && net.create(&new)? {
+                return Ok(new);
+            }
+        }
+    }
+    bail!(
+        "no free {family} address left on network {} (subnets {}) to reserve for {}",
+        r.network,
+        subnets_text(r.pools, family),
+        r.holder
+    )
+}
+
 /// Why a requested static address cannot be had.
 fn taken(network: &str, addr: IpAddr, slot: Slot) -> Error {
     Error::msg(match slot {

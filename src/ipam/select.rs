@@ -7,7 +7,6 @@
 use crate::dirs::Dirs;
 use crate::error::Result;
 use crate::ipam::{Lease, LeaseEntry, LeaseFiles, LeaseStore};
-use crate::network::store::NetworkStore;
 use crate::network::{Ipam, Network};
 
 /// The store for a hook or launcher run on `net`.
@@ -18,15 +17,13 @@ pub fn for_network(net: &Network, dirs: &Dirs) -> Result<Box<dyn LeaseStore>> {
     }
 }
 
-/// The store for poststop, which knows the network only by the name in the annotations: the
-/// defined network's store, or lease files when it is not (or no longer) defined.
-pub fn for_network_name(name: Option<&str>, dirs: &Dirs) -> Result<Box<dyn LeaseStore>> {
-    if let Some(name) = name
-        && let Ok(net) = NetworkStore::new(&dirs.config).load(name)
-    {
-        return for_network(&net, dirs);
+/// The store for poststop: the network's while it is defined (`net`, loaded from the name in
+/// the annotations), lease files when it is not (or no longer).
+pub fn for_poststop(net: Option<&Network>, dirs: &Dirs) -> Result<Box<dyn LeaseStore>> {
+    match net {
+        Some(net) => for_network(net, dirs),
+        None => Ok(Box::new(LeaseFiles::new(&dirs.state))),
     }
-    Ok(Box::new(LeaseFiles::new(&dirs.state)))
 }
 
 /// `network create --ipam etcd`: record the network's address plan in etcd, or check it

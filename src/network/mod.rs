@@ -2,6 +2,7 @@
 //! Docker's ipvlan driver semantics; everything here is pure validation, so bad input is
 //! refused before anything touches the kernel or the disk.
 
+pub mod host_access;
 pub mod parent;
 pub mod store;
 
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::bail;
 use crate::error::Result;
 pub use crate::link::{Driver, Flag, Mode};
+pub use host_access::HostAccess;
 
 /// Version of the network file format written by this build.
 pub const VERSION: u32 = 1;
@@ -77,6 +79,9 @@ pub struct Network {
     /// Left out of the file for lease files, so such files stay as they were.
     #[serde(default, skip_serializing_if = "Ipam::is_files")]
     pub ipam: Ipam,
+    /// The host's own link to the containers (`--host-access`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_access: Option<HostAccess>,
 }
 
 /// What a user asked for (`network create` flags, `run` flags or annotations), before
@@ -93,6 +98,8 @@ pub struct NetworkSpec {
     pub subnets: Vec<IpNetwork>,
     pub gateways: Vec<IpAddr>,
     pub ip_ranges: Vec<IpNetwork>,
+    /// `--host-access[=ADDR[,ADDR6]]`: None without it; the addresses given, if any.
+    pub host_access: Option<Vec<IpAddr>>,
 }
 
 impl Network {
@@ -227,7 +234,12 @@ impl NetworkSpec {
             mtu: self.mtu,
             subnets,
             ipam: Ipam::Files,
+            host_access: None,
         };
+        net.host_access = self.host_access.map(|addresses| HostAccess {
+            name: host_access::link_name(&net.name, &net.id),
+            addresses,
+        });
         net.check(Naming::Flags)?;
         // No parent means a dummy parent: containers of the network reach each other and
         // nothing else; they still get the gateway route unless --internal.
@@ -246,6 +258,16 @@ impl NetworkSpec {
             } else if s.gateway.is_none() {
                 s.gateway = Some(first_host(s.subnet));
             }
+        }
+        // Again with the default gateways in place: the host's address must not be one.
+        if let Some(ha) = &net.host_access {
+            host_access::check(&net, ha, "--host-access")?;
+        }
+        if net.host_access.is_some() && net.flag == Flag::Vepa {
+            warnings.push(
+                "--host-access with flag vepa: the host reaches its containers only if the switch port reflects traffic back (hairpin)"
+                    .into(),
+            );
         }
         Ok((net, warnings))
     }
@@ -357,6 +379,9 @@ impl Network {
                     );
                 }
             }
+        }
+        if let Some(ha) = &self.host_access {
+            host_access::check(self, ha, &naming.of("host_access"))?;
         }
         Ok(())
     }

@@ -5,11 +5,16 @@
 pub mod rng;
 
 use std::io::Write;
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+#[cfg(feature = "etcd")]
+pub mod etcd;
 
 /// A network namespace kept alive by a `sleep` inside it: a "host" or a "container".
 pub struct Ns {
@@ -353,4 +358,55 @@ pub fn driver() -> &'static str {
     } else {
         "macvlan"
     }
+}
+
+/// The OCI hook at `stage` for container `id` on `net`, started but not waited for.
+pub fn spawn_hook(host: &Host, stage: &str, id: &str, ctr: Option<&Ns>) -> Child {
+    host.spawn_oci_hook(stage, &state_json(id, ctr.map(Ns::pid), host.dir(), ON_NET))
+}
+
+/// The IPv4 address on the container's eth0, if it has one.
+pub fn address(ctr: &Ns) -> Option<IpAddr> {
+    let out = ctr
+        .cmd("ip")
+        .args(["-o", "-4", "addr", "show", "dev", "eth0"])
+        .output()
+        .ok()?;
+    let text = text(&out.stdout);
+    let inet = text
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)?;
+    inet.split('/').next()?.parse().ok()
+}
+
+/// `lease ls --format json` on `host`: every lease of every host, as (container, address, host).
+pub fn leases(host: &Host) -> Vec<(String, IpAddr, String)> {
+    let out = host.ok(&["lease", "ls", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("lease ls json");
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|l| {
+            (
+                l["container"].as_str().expect("container").to_string(),
+                l["address"]
+                    .as_str()
+                    .and_then(|a| a.parse().ok())
+                    .expect("address"),
+                l["host"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect()
+}
+
+pub fn median(v: Vec<Duration>) -> Duration {
+    percentile(v, 50)
+}
+
+/// The `p`th percentile (nearest rank) of `v`, which must not be empty.
+pub fn percentile(mut v: Vec<Duration>, p: usize) -> Duration {
+    v.sort();
+    let rank = (v.len() * p).div_ceil(100).max(1);
+    v[rank - 1]
 }
