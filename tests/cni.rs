@@ -29,6 +29,8 @@
 //! - Section 5, results: cniVersion as asked, every supported version, `ips[].version` before
 //!   1.0.0 (`s5_result_in_every_supported_version`); errors: JSON on stdout with the spec's
 //!   codes and a non-zero exit, nothing left behind (`s5_errors_are_json_on_stdout_with_codes`).
+//! - Host access (`network create --host-access`): the host's route to a CNI container comes
+//!   with ADD and goes with DEL and GC (`host_access_routes_follow_cni_add_del_and_gc`).
 //! - The door: the plugin only without arguments and with CNI_COMMAND
 //!   (`the_cni_door_opens_only_without_arguments`).
 //! - `ipvlan-hook gc` judges a CNI lease by its netns (`cni_leases_are_collected_when_the_netns_is_gone`);
@@ -864,4 +866,38 @@ fn the_cni_door_opens_only_without_arguments() {
         text(&out.stdout).is_empty(),
         "nothing a runtime could parse"
     );
+}
+
+#[test]
+fn host_access_routes_follow_cni_add_del_and_gc() {
+    let cni = Cni::new(
+        "cni-hostaccess",
+        &["--subnet", "10.60.18.0/24", "--host-access"],
+    );
+    let routes = || cni.host.ns.sh("ip -4 route show");
+    let address = |r: &Value| {
+        let cidr = r["ips"][0]["address"].as_str().expect("address");
+        cidr.split('/').next().expect("ip").to_string()
+    };
+    let ctr = Ns::new();
+    let conf = cni.conf("1.1.0");
+    let addr = address(&cni.run("ADD", "h1", "eth0", &ctr, &conf).ok().json());
+    assert!(routes().contains(&addr), "no route to {addr}: {}", routes());
+    assert!(
+        cni.host.ns.try_sh(&format!("ping -c 1 -W 5 {addr}")),
+        "the host reaches its CNI container"
+    );
+    cni.run("DEL", "h1", "eth0", &ctr, &conf).ok();
+    assert!(
+        !routes().contains(&addr),
+        "DEL left the route: {}",
+        routes()
+    );
+    // The runtime's GC: the attachment is not listed, its route goes with the lease.
+    let addr = address(&cni.run("ADD", "h2", "eth0", &ctr, &conf).ok().json());
+    let gc = with(conf, "cni.dev/valid-attachments", json!([]));
+    cni.plugin(&[("CNI_COMMAND", "GC")], &gc).ok();
+    let leases = cni.host.ok(&["lease", "ls"]);
+    assert!(!leases.contains("h2"), "{leases}");
+    assert!(!routes().contains(&addr), "GC left the route: {}", routes());
 }
