@@ -19,6 +19,8 @@ pub struct Attachment<'a> {
     pub request: Request<'a>,
     /// Overrides the network's MTU (default: the parent's).
     pub mtu: Option<u32>,
+    /// Hardware address of a macvlan link (default: the kernel's random one).
+    pub mac: Option<[u8; 6]>,
 }
 
 pub fn setup(
@@ -89,10 +91,10 @@ fn transaction(
             netns.path().display()
         )));
     }
-    if let Err(e) = ipam::release(store, att.request.container) {
+    let (container, ifname) = (att.request.container, att.request.ifname);
+    if let Err(e) = ipam::release_interface(store, container, ifname) {
         errors.push(e.context(format!(
-            "rollback: cannot release the leases of container {}",
-            att.request.container
+            "rollback: cannot release the leases of container {container} interface {ifname}"
         )));
     }
     Err(Error::join(err, errors))
@@ -136,6 +138,7 @@ fn make_link(
         mode: net.mode,
         flag: net.flag,
         mtu: att.mtu.or(net.mtu),
+        mac: att.mac,
     };
     rtnl.add_slave(&tmp, parent, spec, netns).with_context(|| {
         format!(
@@ -152,7 +155,24 @@ fn make_link(
     configure(ns, index, att, leases, &ns_path)
 }
 
-fn allocate(store: &dyn LeaseStore, att: &Attachment) -> Result<Vec<Lease>> {
+/// Tell the operator (stderr) what an attachment got.
+pub fn report(att: &Attachment, leases: &[Lease]) {
+    let addrs: Vec<String> = leases
+        .iter()
+        .map(|l| format!("{}/{}", l.address, l.prefix_len))
+        .collect();
+    crate::info(&format!(
+        "container {}: {} {} on network {} ({})",
+        att.request.container,
+        att.request.ifname,
+        addrs.join(" "),
+        att.network.name,
+        att.network.parent
+    ));
+}
+
+/// Lease the attachment's addresses, without a link: all an IPAM plugin does.
+pub fn allocate(store: &dyn LeaseStore, att: &Attachment) -> Result<Vec<Lease>> {
     ipam::allocate(store, &att.request)
         .with_context(|| format!("container {}", att.request.container))
 }
@@ -177,18 +197,10 @@ fn configure(
     }
     ns.set_up(index)
         .with_context(|| format!("cannot bring {ifname} up in netns {ns_path}"))?;
-    if net.internal {
-        return Ok(());
-    }
     for l in leases {
         let v6 = l.address.is_ipv6();
-        let gateway = if net.routes_via_gateway() {
-            match net.subnet_of(l.address).and_then(|s| s.gateway) {
-                Some(gw) => Some(gw),
-                None => continue,
-            }
-        } else {
-            None
+        let Some(gateway) = net.default_route(l.address) else {
+            continue;
         };
         let via = gateway.map_or_else(|| format!("dev {ifname}"), |g| format!("via {g}"));
         match ns.add_default_route(index, v6, gateway) {
@@ -292,7 +304,7 @@ fn temp_name() -> String {
 }
 
 /// Undo `setup`: delete the container's link where its netns outlives it (pre-created netns, or
-/// the launcher's netns held by a leftover process), release its leases and, on `network` (when
+/// the launcher's netns held by a leftover process), release the leases of that interface and, on `network` (when
 /// known), delete the host's routes to them (host access) and withdraw their announcement.
 /// Missing netns, link, lease or route count as done; a route left behind by a teardown cut
 /// short is `gc`'s.
@@ -309,35 +321,43 @@ pub fn teardown(
     {
         errors.push(e);
     }
-    let released = ipam::release(store, container).unwrap_or_else(|e| {
+    let released = ipam::release_interface(store, container, ifname).unwrap_or_else(|e| {
         errors.push(e.context(format!(
-            "cannot release the leases of container {container}"
+            "cannot release the leases of container {container} interface {ifname}"
         )));
         Vec::new()
     });
-    if let Some(net) = network.filter(|n| n.host_access.is_some() || n.announce.is_some()) {
-        let addrs: Vec<IpAddr> = released
-            .iter()
-            .filter(|l| l.network == net.name)
-            .map(|l| l.address)
-            .collect();
-        let in_container = |e: Error| e.context(format!("container {container}"));
-        match Rtnl::current() {
-            Err(e) => errors.push(in_container(e)),
-            Ok(rtnl) => {
-                // The announcement goes first: peers stop sending before the host's route goes.
-                if let Err(e) = unannounce_addrs(&rtnl, net, &addrs) {
-                    errors.push(in_container(e));
-                }
-                if net.host_access.is_some()
-                    && let Err(e) = host_access::remove_routes(&rtnl, net, &addrs)
-                {
-                    errors.push(in_container(e));
-                }
-            }
-        }
+    if let Some(net) = network
+        && let Err(e) = remove_routes(net, &released)
+    {
+        errors.push(e.context(format!("container {container}")));
     }
     errors.finish().map(|()| released)
+}
+
+/// Take the routes to `released` (of `net`) away: withdraw their announcement first (peers
+/// stop sending before the host's route goes), then the host-access routes. A route left
+/// behind by a teardown cut short is `gc`'s.
+pub fn remove_routes(net: &Network, released: &[Lease]) -> Result<()> {
+    if net.host_access.is_none() && net.announce.is_none() {
+        return Ok(());
+    }
+    let addrs: Vec<IpAddr> = released
+        .iter()
+        .filter(|l| l.network == net.name)
+        .map(|l| l.address)
+        .collect();
+    let rtnl = Rtnl::current()?;
+    let mut errors = Errors::default();
+    if let Err(e) = unannounce_addrs(&rtnl, net, &addrs) {
+        errors.push(e);
+    }
+    if net.host_access.is_some()
+        && let Err(e) = host_access::remove_routes(&rtnl, net, &addrs)
+    {
+        errors.push(e);
+    }
+    errors.finish()
 }
 
 fn delete_slave(container: &str, ifname: &str, netns: &Netns) -> Result<()> {

@@ -13,7 +13,9 @@ use rtnetlink::packet_core::{
     NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkMessage,
     NetlinkPayload,
 };
-use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use rtnetlink::packet_route::link::{
     InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVlan, IpVlanFlags, IpVlanMode, LinkAttribute,
     LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
@@ -56,6 +58,8 @@ pub struct Link {
     pub ipvlan_flag: Option<Flag>,
     pub macvlan_flag: Option<Flag>,
     pub vlan_id: Option<u16>,
+    /// `IFLA_ADDRESS`, as `aa:bb:cc:dd:ee:ff`.
+    pub mac: Option<String>,
 }
 
 /// The slave link the hook creates for a container.
@@ -65,6 +69,8 @@ pub struct SlaveSpec {
     pub mode: Mode,
     pub flag: Flag,
     pub mtu: Option<u32>,
+    /// Hardware address of a macvlan slave (ipvlan slaves share the parent's).
+    pub mac: Option<[u8; 6]>,
 }
 
 /// A route straight out of a link, without a gateway: a container's host route through the
@@ -321,6 +327,30 @@ impl Rtnl {
         .map(drop)
     }
 
+    /// The addresses on link `index`, with their prefix lengths.
+    pub fn addresses(&self, index: u32) -> Result<Vec<(IpAddr, u8)>> {
+        let mut msg = AddressMessage::default();
+        msg.header.index = index;
+        let mut answer = Vec::new();
+        self.exchange(
+            RouteNetlinkMessage::GetAddress(msg),
+            NLM_F_DUMP,
+            &mut answer,
+        )?;
+        Ok(answer
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewAddress(a) if a.header.index == index => {
+                    a.attributes.iter().find_map(|attr| match attr {
+                        AddressAttribute::Address(ip) => Some((*ip, a.header.prefix_len)),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Default route of one family: via `gateway`, or straight out of the device (L3 modes).
     pub fn add_default_route(&self, index: u32, v6: bool, gateway: Option<IpAddr>) -> Result<()> {
         let msg = match (v6, gateway) {
@@ -527,11 +557,12 @@ fn slave_message(name: &str, parent: u32, spec: SlaveSpec, netns_fd: Option<i32>
                 Flag::Private => MacVlanMode::Private,
                 Flag::Vepa => MacVlanMode::Vepa,
             };
-            return with_mtu(
-                in_netns(LinkMacVlan::new(name, parent, mode), netns_fd),
-                spec.mtu,
-            )
-            .build();
+            let b = in_netns(LinkMacVlan::new(name, parent, mode), netns_fd);
+            let b = match spec.mac {
+                Some(mac) => b.address(mac.to_vec()),
+                None => b,
+            };
+            return with_mtu(b, spec.mtu).build();
         }
     };
     with_mtu(msg, spec.mtu).build()
@@ -565,9 +596,18 @@ fn decode_link(m: &LinkMessage) -> Link {
         ipvlan_flag: None,
         macvlan_flag: None,
         vlan_id: None,
+        mac: None,
     };
     for attr in &m.attributes {
         match attr {
+            LinkAttribute::Address(a) if a.len() == 6 => {
+                link.mac = Some(
+                    a.iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                )
+            }
             LinkAttribute::IfName(n) => link.name = n.clone(),
             LinkAttribute::Mtu(v) => link.mtu = Some(*v),
             LinkAttribute::IfAlias(a) => link.alias = Some(a.clone()),
@@ -672,6 +712,7 @@ mod tests {
             mode: Mode::L3s,
             flag: Flag::Private,
             mtu: Some(1400),
+            mac: None,
         };
         let msg = slave_message("tmp0", 7, spec, Some(42));
         assert!(
@@ -699,6 +740,7 @@ mod tests {
             mode: Mode::L2,
             flag: Flag::Bridge,
             mtu: None,
+            mac: None,
         };
         let msg = slave_message("tmp0", 3, spec, Some(5));
         assert_eq!(ipvlan_data(&msg), vec![InfoIpVlan::Mode(IpVlanMode::L2)]);
@@ -716,11 +758,16 @@ mod tests {
             mode: Mode::L2,
             flag: Flag::Vepa,
             mtu: None,
+            mac: Some([0x02, 0, 0, 0, 0, 0x0a]),
         };
         let link = decode_link(&slave_message("tmp0", 3, spec, Some(5)));
         assert_eq!(
-            (link.kind, link.macvlan_flag),
-            (Some(LinkKind::Macvlan), Some(Flag::Vepa))
+            (link.kind, link.macvlan_flag, link.mac.as_deref()),
+            (
+                Some(LinkKind::Macvlan),
+                Some(Flag::Vepa),
+                Some("02:00:00:00:00:0a")
+            )
         );
     }
 

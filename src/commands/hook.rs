@@ -65,20 +65,11 @@ fn create(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
             ..Request::new(&network, id, ann.ifname(), owner)
         },
         mtu: ann.mtu,
+        mac: None,
     };
     let store = crate::ipam::select::for_network(&network, dirs)?;
     let leases = attach::setup(&rtnl, &*store, &att, &netns)?;
-    let addrs: Vec<String> = leases
-        .iter()
-        .map(|l| format!("{}/{}", l.address, l.prefix_len))
-        .collect();
-    crate::info(&format!(
-        "container {id}: {} {} on network {} ({})",
-        att.request.ifname,
-        addrs.join(" "),
-        network.name,
-        network.parent
-    ));
+    attach::report(&att, &leases);
     Ok(())
 }
 
@@ -132,16 +123,7 @@ fn resolve_network(ann: &Annotations, dirs: &Dirs) -> Result<Network> {
         check_agrees("ipvlan.flag", ann.flag.as_ref(), &net.flag, name)?;
         for (key, given) in [("ipvlan.ipv4", ann.ipv4), ("ipvlan.ipv6", ann.ipv6)] {
             if let Some((addr, prefix)) = given {
-                let Some(s) = net.subnet_of(addr) else {
-                    bail!("{key}={addr} lies outside every subnet of network {name}");
-                };
-                if prefix.is_some_and(|p| p != s.subnet.prefix()) {
-                    bail!(
-                        "{key}={addr}/{}: network {name} has subnet {}",
-                        prefix.unwrap_or_default(),
-                        s.subnet
-                    );
-                }
+                net.check_static(key, addr, prefix)?;
             }
         }
         if ann.gateway.is_some() || ann.gateway6.is_some() {

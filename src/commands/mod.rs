@@ -1,6 +1,7 @@
-//! One file per front door (`hook`, `run`) and per verb (`network`, `lease`, `gc`,
+//! One file per front door (`hook`, `run`, `cni`) and per verb (`network`, `lease`, `gc`,
 //! `doctor`); `examples` holds the help texts' examples.
 
+pub(crate) mod cni;
 pub(crate) mod doctor;
 pub(crate) mod examples;
 pub(crate) mod gc;

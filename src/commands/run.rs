@@ -130,6 +130,7 @@ fn attach_and_run(
             )
         },
         mtu: args.mtu,
+        mac: None,
     };
     attach::setup(rtnl, &*store, &att, &netns)?;
     let status = spawn_and_wait(&args.command, &netns, signals);

@@ -433,6 +433,24 @@ fn now() -> u64 {
 /// Release every lease of `container` on every network. Idempotent; keeps going past errors
 /// and reports them all. Reads one index per network, never the lease files of others.
 pub fn release(store: &dyn LeaseStore, container: &str) -> Result<Vec<Lease>> {
+    release_where(store, container, |_| true)
+}
+
+/// Release the leases of one interface of `container` (a CNI attachment, or one setup rolled
+/// back), on every network, as `release` does.
+pub fn release_interface(
+    store: &dyn LeaseStore,
+    container: &str,
+    ifname: &str,
+) -> Result<Vec<Lease>> {
+    release_where(store, container, |l| l.ifname == ifname)
+}
+
+fn release_where(
+    store: &dyn LeaseStore,
+    container: &str,
+    wanted: impl Fn(&Lease) -> bool,
+) -> Result<Vec<Lease>> {
     check_name("container id", container)?;
     let mut released = Vec::new();
     let mut errors = Errors::default();
@@ -449,16 +467,52 @@ pub fn release(store: &dyn LeaseStore, container: &str) -> Result<Vec<Lease>> {
                 continue;
             }
         };
-        for lease in leases {
-            match net.remove(&lease) {
-                Ok(()) => released.push(lease),
-                Err(e) => errors.push(e.context(format!(
-                    "cannot release {} on network {network}",
-                    lease.address
-                ))),
-            }
+        let picked = leases.into_iter().filter(|l| wanted(l));
+        remove_each(&mut *net, &network, picked, &mut released, &mut errors);
+    }
+    errors.finish().map(|()| released)
+}
+
+/// Remove `leases` from the locked network, going on past failures: what went into `released`,
+/// what failed into `errors`.
+fn remove_each(
+    net: &mut dyn NetworkLeases,
+    network: &str,
+    leases: impl IntoIterator<Item = Lease>,
+    released: &mut Vec<Lease>,
+    errors: &mut Errors,
+) {
+    for lease in leases {
+        match net.remove(&lease) {
+            Ok(()) => released.push(lease),
+            Err(e) => errors.push(e.context(format!(
+                "cannot release {} on network {network}",
+                lease.address
+            ))),
         }
     }
+}
+
+/// Release the leases of `network` that `stale` picks (a runtime's GC names the attachments
+/// still valid). Keeps going past errors and reports them all.
+pub fn release_matching(
+    store: &dyn LeaseStore,
+    network: &str,
+    stale: impl Fn(&Lease) -> bool,
+) -> Result<Vec<Lease>> {
+    check_name("network name", network)?;
+    let mut net = store.lock(network)?;
+    let mut released = Vec::new();
+    let mut errors = Errors::default();
+    let picked: Vec<Lease> = net
+        .list()?
+        .into_iter()
+        .filter_map(|entry| match entry {
+            LeaseEntry::Lease(lease) if stale(&lease) => Some(lease),
+            _ => None,
+        })
+        .collect();
+    remove_each(&mut *net, network, picked, &mut released, &mut errors);
     errors.finish().map(|()| released)
 }
 

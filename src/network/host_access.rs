@@ -195,6 +195,7 @@ fn create(rtnl: &Rtnl, net: &Network, ha: &HostAccess, parent: &Link) -> Result<
         mode: net.mode,
         flag: net.flag,
         mtu: net.mtu,
+        mac: None,
     };
     let made = match rtnl.add_local_slave(&ha.name, parent, spec) {
         Err(e) if e.errno() == Some(libc::EEXIST) => false,
