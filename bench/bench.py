@@ -8,8 +8,9 @@ This file is the command line: it parses the options into one context object (ha
 and hands that to the rest, which is split by concern so that each reads on its own:
 - harness.py: the throwaway test host, containers, timed spawning, samples, the context; its
   docstring says how the benchmark measures (the report quotes it);
-- tools.py: how each contender is driven (ours, CNI macvlan+host-local, netavark, ip -batch);
-- phases.py: what is measured (main, dual, scale, concurrent, strace);
+- tools.py: how each contender is driven (ours, CNI macvlan+host-local, ours as a CNI plugin
+  and as its IPAM, netavark, ip -batch);
+- phases.py: what is measured (main, cni, dual, scale, concurrent, strace);
 - report.py: the targets, docs/benchmark.md, docs/benchmark.json and docs/benchmark.png.
 """
 
@@ -29,6 +30,8 @@ def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin", required=True, help="the ipvlan-hook release binary")
     ap.add_argument("--iterations", type=int, default=200, help="interleaved v4 iterations")
+    ap.add_argument("--cni-iterations", type=int, default=100,
+                    help="interleaved CNI ADD/DEL iterations (our plugin, our IPAM, host-local)")
     ap.add_argument("--dual-iterations", type=int, default=100)
     ap.add_argument("--dual-cni-every", type=int, default=5,
                     help="CNI dual stack waits ~2 s for DAD: run it in every Nth dual iteration")
@@ -40,7 +43,7 @@ def parse_args():
     ap.add_argument("--concurrent-rounds", type=int, default=10)
     ap.add_argument("--disk-dir", default="/var/lib", help="where the on-disk state dirs go (ext4 in production)")
     ap.add_argument("--out", default=os.path.join(HERE, "..", "docs"))
-    ap.add_argument("--skip", default="", help="comma list of phases to skip: main,dual,multi,scale,concurrent,strace")
+    ap.add_argument("--skip", default="", help="comma list of phases to skip: main,cni,dual,multi,scale,concurrent,strace")
     ap.add_argument("--seed", type=int, default=6)
     ap.add_argument("--compare-bin", default=None,
                     help="a second ipvlan-hook build, run in the same v4 interleaving (A/B of a change)")
@@ -50,6 +53,7 @@ def parse_args():
 
 PHASES = [
     ("main", lambda c: f"v4 setup/teardown, {c.args.iterations} interleaved iterations", phases.phase_main),
+    ("cni", lambda c: f"CNI ADD/DEL, {c.args.cni_iterations} interleaved iterations", phases.phase_cni),
     ("dual", lambda c: f"dual stack, {c.args.dual_iterations} iterations", phases.phase_dual),
     ("multi", lambda c: f"two networks, {c.args.multi_iterations} iterations", phases.phase_multi),
     ("scale", lambda c: f"IPAM scale at {c.counts} leases", phases.phase_scale),

@@ -416,6 +416,9 @@ class Ctx:
     nvd: object = None
     ipb: object = None
     ipbd: object = None
+    # Ours run by a CNI runtime: the plugin, and the macvlan plugin's IPAM (the CNI phase).
+    cni_ours: object = None
+    cni_ipam: object = None
     # Results besides the samples in `stats`.
     meta: dict = dataclasses.field(default_factory=dict)
     targets: list = dataclasses.field(default_factory=list)

@@ -12,8 +12,8 @@ import subprocess
 import time
 
 from harness import cid, concurrent, die, log, must, settle, sh
-from tools import (CNI_SCALE_SUBNET, NET4, NET4_SECOND, NET4_TMPFS, NET_DUAL, NET_DUAL_TMPFS, NET_SCALE, SCALE_SUBNET,
-                   populate_cni, populate_ours, template_lease)
+from tools import (CNI_HOST_LOCAL, CNI_OUR_IPAM, CNI_OURS, CNI_SCALE_SUBNET, NET4, NET4_SECOND, NET4_TMPFS, NET_DUAL,
+                   NET_DUAL_TMPFS, NET_SCALE, SCALE_SUBNET, populate_cni, populate_ours, template_lease)
 
 
 def cycle(ctx, o, label, setup_op="setup", teardown_op="teardown (netns gone)", network=None):
@@ -101,16 +101,45 @@ def phase_main(ctx):
     tasks = [t_ours, t_ours_tmpfs, t_ours_pre, t_ours_noop, t_cni, t_cni_dead, t_nv, t_ip, t_true]
     if ctx.ours_b:
         tasks.append(t_ours_b)
+    interleave(ctx, tasks, iters, "v4", lambda: (
+        f"ours {S.med(('ours', 'setup')):.2f} ms, "
+        f"CNI {S.med(('CNI macvlan+host-local', 'setup')):.2f} ms, "
+        f"netavark {S.med(('netavark', 'setup')):.2f} ms, ip {S.med(('ip -batch (floor)', 'setup')):.2f} ms"))
+
+
+def interleave(ctx, tasks, iters, what, progress):
+    """The RSS runs, then `iters` iterations that each run every task once in a shuffled order
+    (drift of the shared machine hits all alike); `progress()` is logged ten times."""
     ctx.timer.with_rss(ctx.args.rss_iterations, lambda: [t() for t in tasks])
     for i in range(iters):
         ctx.rng.shuffle(tasks)
         for t in tasks:
             t()
-        host.reap()
+        ctx.host.reap()
         if (i + 1) % max(1, iters // 10) == 0:
-            log(f"  v4 iteration {i + 1}/{iters}: ours {S.med(('ours', 'setup')):.2f} ms, "
-                f"CNI {S.med(('CNI macvlan+host-local', 'setup')):.2f} ms, "
-                f"netavark {S.med(('netavark', 'setup')):.2f} ms, ip {S.med(('ip -batch (floor)', 'setup')):.2f} ms")
+            log(f"  {what} iteration {i + 1}/{iters}: {progress()}")
+
+
+def phase_cni(ctx):
+    """CNI ADD and DEL (netns alive) as a CNI runtime runs them, interleaved: our plugin, the CNI
+    macvlan plugin with our IPAM, and the same with host-local."""
+    S, host = ctx.stats, ctx.host
+
+    def add_del(tool, label):
+        def t():
+            c = host.holder()
+            id_ = cid()
+            S.add((label, "CNI ADD"), must(tool.add(c, id_), f"{label}: ADD"))
+            S.add((label, "CNI DEL (netns alive)"), must(tool.delete(c.path, id_), f"{label}: DEL"))
+            c.kill()
+        return t
+
+    tasks = [add_del(ctx.cni, CNI_HOST_LOCAL), add_del(ctx.cni_ours, CNI_OURS),
+             add_del(ctx.cni_ipam, CNI_OUR_IPAM)]
+    interleave(ctx, tasks, ctx.args.cni_iterations, "CNI", lambda: (
+        f"ours {S.med((CNI_OURS, 'CNI ADD')):.2f} ms, "
+        f"macvlan+ours {S.med((CNI_OUR_IPAM, 'CNI ADD')):.2f} ms, "
+        f"macvlan+host-local {S.med((CNI_HOST_LOCAL, 'CNI ADD')):.2f} ms"))
 
 
 def phase_dual(ctx):

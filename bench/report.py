@@ -12,6 +12,7 @@ import subprocess
 
 import harness
 from harness import HERE, fs_type, fsync_cost, log, sh
+from tools import CNI_HOST_LOCAL, CNI_OUR_IPAM, CNI_OURS
 
 
 def describe(ctx):
@@ -65,6 +66,11 @@ def judge(ctx):
         targets.append(ratio_row(S, "(same, cursor lost: worst case)",
                                  ("ours, cursor lost", f"setup, {counts[-1]} leases"),
                                  ("ours, cursor lost", f"setup, {counts[0]} leases"), 1.5))
+    if (CNI_OURS, "CNI ADD") in have:
+        targets.append(ratio_row(S, "our CNI ADD ≤0.35x CNI macvlan+host-local ADD",
+                                 (CNI_OURS, "CNI ADD"), (CNI_HOST_LOCAL, "CNI ADD"), 0.35))
+        targets.append(ratio_row(S, "CNI macvlan with our IPAM ADD ≤1.0x with host-local",
+                                 (CNI_OUR_IPAM, "CNI ADD"), (CNI_HOST_LOCAL, "CNI ADD"), 1.0))
     n = args.concurrent
     if (O, f"{n} setups at once") in have:
         targets.append(ratio_row(S, f"{n} setups at once ≤1.5x {n} `ip -batch` at once",

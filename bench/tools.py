@@ -1,5 +1,6 @@
 """How the benchmark drives each contender: ipvlan-hook as runc runs a hook (`Ours`), the CNI
-macvlan plugin with host-local IPAM (`Cni`), netavark (`Netavark`) and the `ip -batch` floor
+macvlan plugin with host-local IPAM (`Cni`), ipvlan-hook as a CNI runtime runs it, as the plugin
+or as the macvlan plugin's IPAM (`CniOurs`), netavark (`Netavark`) and the `ip -batch` floor
 (`IpBatch`), plus the networks they are given and the lease stores' disk formats for the scale
 phase. Kept apart from the phases so that a phase says what it measures and this file how each
 tool is started; every tool spawns through the context's Timer (harness.py)."""
@@ -21,6 +22,10 @@ NET4, NET4_TMPFS, NET_DUAL, NET_DUAL_TMPFS = "bench4", "bench4t", "benchd", "ben
 # The second network of a container on two (`ipvlan.networks`), beside NET4.
 NET4_SECOND = "bench4b"
 NET_SCALE, SCALE_SUBNET = "scale", "10.50.0.0/16"
+# The networks of the CNI phase: ours as the CNI plugin, and ours as the macvlan plugin's IPAM.
+NET_CNI, NET_CNI_IPAM = "benchcni", "benchipam"
+# How the report names the CNI phase's contenders.
+CNI_OURS, CNI_OUR_IPAM, CNI_HOST_LOCAL = "ours, CNI plugin", "CNI macvlan + our IPAM", "CNI macvlan+host-local"
 CNI_SCALE_SUBNET = "10.60.0.0/16"
 
 
@@ -84,6 +89,7 @@ class Cni:
         self.timer = timer
         self.name = name
         self.data_dir = data_dir
+        self.cni_path = CNI_DIR
         self.conf = json.dumps({
             "cniVersion": "1.0.0",
             "name": name,
@@ -98,13 +104,35 @@ class Cni:
 
     def env(self, cmd, id_, netns):
         return {"CNI_COMMAND": cmd, "CNI_CONTAINERID": id_, "CNI_NETNS": netns,
-                "CNI_IFNAME": "eth0", "CNI_PATH": CNI_DIR, "PATH": SYS_PATH}
+                "CNI_IFNAME": "eth0", "CNI_PATH": self.cni_path, "PATH": SYS_PATH}
 
     def add(self, ctr, id_):
         return self.timer.timed(self.argv(), self.conf, self.env("ADD", id_, ctr.path))
 
     def delete(self, netns_path, id_):
         return self.timer.timed(self.argv(), self.conf, self.env("DEL", id_, netns_path))
+
+
+class CniOurs(Cni):
+    """ipvlan-hook run by a CNI runtime: the plugin itself (`{"type": "ipvlan-hook"}`), or the
+    IPAM of the CNI macvlan plugin, which finds it under its type name in `plugin_dir`, a
+    CNI_PATH entry of its own ahead of the CNI project's plugins."""
+
+    def __init__(self, timer, name, plugin_dir, config, state, network, ipam):
+        self.timer = timer
+        self.name = name
+        self.cni_path = f"{plugin_dir}:{CNI_DIR}"
+        ours = {"type": "ipvlan-hook", "network": network, "config_dir": config, "state_dir": state}
+        if ipam:
+            conf = {"type": "macvlan", "master": "p0", "mode": "bridge", "ipam": ours}
+            self.plugin = f"{CNI_DIR}/macvlan"
+        else:
+            conf = ours
+            self.plugin = os.path.join(plugin_dir, "ipvlan-hook")
+        self.conf = json.dumps({"cniVersion": "1.0.0", "name": name, **conf}).encode()
+
+    def argv(self):
+        return [self.plugin]
 
 
 class Netavark:
@@ -215,6 +243,8 @@ def make_tools(ctx):
     sh(*hook, "network", "create", NET_DUAL_TMPFS, "--driver", "macvlan", "--parent", "p0",
        "--subnet", "10.13.0.0/16", "--subnet", "fd13::/64")
     sh(*hook, "network", "create", NET_SCALE, "--driver", "macvlan", "--parent", "p0", "--subnet", SCALE_SUBNET)
+    sh(*hook, "network", "create", NET_CNI, "--driver", "macvlan", "--parent", "p0", "--subnet", "10.14.0.0/16")
+    sh(*hook, "network", "create", NET_CNI_IPAM, "--driver", "macvlan", "--parent", "p0", "--subnet", "10.15.0.0/16")
     ctx.ours = Ours(timer, ctx.binary, ctx.etc, ctx.state, NET4, bundle_cfg)
     ctx.ours_t = Ours(timer, ctx.binary, ctx.etc, ctx.state_tmpfs, NET4_TMPFS, bundle_cfg)
     if ctx.args.compare_bin and "main" not in ctx.skip:
@@ -223,6 +253,11 @@ def make_tools(ctx):
     ctx.cni = Cni(timer, "cni4", cni_dir, "10.20.0.0/16")
     ctx.cnid = Cni(timer, "cnid", cni_dir, "10.21.0.0/16", "fd21::/64")
     ctx.cnis = Cni(timer, "cniscale", cni_dir, CNI_SCALE_SUBNET)
+    plugin_dir = os.path.join(base, "cni-bin")
+    os.makedirs(plugin_dir)
+    os.symlink(ctx.binary, os.path.join(plugin_dir, "ipvlan-hook"))
+    ctx.cni_ours = CniOurs(timer, "cniours", plugin_dir, ctx.etc, ctx.state, NET_CNI, ipam=False)
+    ctx.cni_ipam = CniOurs(timer, "cniipam", plugin_dir, ctx.etc, ctx.state, NET_CNI_IPAM, ipam=True)
     nv_dir = os.path.join(base, "netavark")
     os.makedirs(nv_dir)
     ctx.nv = Netavark(timer, "nv4", nv_dir, "10.30.0.0/16")

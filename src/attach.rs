@@ -350,7 +350,23 @@ fn announce_all(
     Ok(())
 }
 
-fn allocate(container: &str, owner: &Owner, att: &Attachment) -> Result<Vec<Lease>> {
+/// Tell the operator (stderr) what an attachment of `container` got.
+pub fn report(container: &str, att: &Attachment, leases: &[Lease]) {
+    let addrs: Vec<String> = leases
+        .iter()
+        .map(|l| format!("{}/{}", l.address, l.prefix_len))
+        .collect();
+    crate::info(&format!(
+        "container {container}: {} {} on network {} ({})",
+        att.want.ifname,
+        addrs.join(" "),
+        att.network.name,
+        att.network.parent
+    ));
+}
+
+/// Lease the attachment's addresses, without a link: all an IPAM plugin does.
+pub fn allocate(container: &str, owner: &Owner, att: &Attachment) -> Result<Vec<Lease>> {
     let net = att.network;
     let ifname = &att.want.ifname;
     let request = Request {
@@ -583,32 +599,37 @@ pub fn teardown(
             ))),
         }
     }
-    for net in networks
-        .iter()
-        .filter(|n| n.host_access.is_some() || n.announce.is_some())
-    {
-        let addrs: Vec<IpAddr> = released
-            .iter()
-            .filter(|l| l.network == net.name)
-            .map(|l| l.address)
-            .collect();
-        let in_container = |e: Error| e.context(format!("container {container}"));
-        match Rtnl::current() {
-            Err(e) => errors.push(in_container(e)),
-            Ok(rtnl) => {
-                // The announcement goes first: peers stop sending before the host's route goes.
-                if let Err(e) = unannounce_addrs(&rtnl, net, &addrs) {
-                    errors.push(in_container(e));
-                }
-                if net.host_access.is_some()
-                    && let Err(e) = host_access::remove_routes(&rtnl, net, &addrs)
-                {
-                    errors.push(in_container(e));
-                }
-            }
+    for net in networks {
+        if let Err(e) = remove_routes(net, &released) {
+            errors.push(e.context(format!("container {container}")));
         }
     }
     errors.finish().map(|()| released)
+}
+
+/// Take the routes to `released` (of `net`) away: withdraw their announcement first (peers
+/// stop sending before the host's route goes), then the host-access routes. A route left
+/// behind by a teardown cut short is `gc`'s.
+pub fn remove_routes(net: &Network, released: &[Lease]) -> Result<()> {
+    if net.host_access.is_none() && net.announce.is_none() {
+        return Ok(());
+    }
+    let addrs: Vec<IpAddr> = released
+        .iter()
+        .filter(|l| l.network == net.name)
+        .map(|l| l.address)
+        .collect();
+    let rtnl = Rtnl::current()?;
+    let mut errors = Errors::default();
+    if let Err(e) = unannounce_addrs(&rtnl, net, &addrs) {
+        errors.push(e);
+    }
+    if net.host_access.is_some()
+        && let Err(e) = host_access::remove_routes(&rtnl, net, &addrs)
+    {
+        errors.push(e);
+    }
+    errors.finish()
 }
 
 fn delete_slaves(container: &str, ifnames: &[&str], netns: &Netns) -> Result<()> {

@@ -1,4 +1,5 @@
-//! The command line: clap definitions and dispatch. `ipvlan-run ARGS` is `ipvlan-hook run ARGS`.
+//! The command line: clap definitions and dispatch. `ipvlan-run ARGS` is `ipvlan-hook run ARGS`;
+//! without arguments and with `CNI_COMMAND` set, the CNI plugin (commands/cni.rs).
 
 use std::path::PathBuf;
 
@@ -71,7 +72,7 @@ pub enum Command {
     /// Run a command in a new network namespace attached to a network.
     #[command(after_help = examples::RUN)]
     Run(RunArgs),
-    /// Check that this host is ready: kernel support, networks, directories, hooks.d files.
+    /// Check that this host is ready: kernel support, networks, directories, hooks.d files, CNI.
     #[command(after_help = examples::DOCTOR)]
     Doctor(doctor::DoctorArgs),
 }
@@ -84,6 +85,12 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
     #[cfg(target_env = "gnu")]
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    // A CNI runtime runs the plugin without arguments and says what to do in CNI_COMMAND; a
+    // command line always has a subcommand, so neither door can be taken for the other.
+    if args.len() == 1 && std::env::var_os("CNI_COMMAND").is_some() {
+        return crate::commands::cni::main();
     }
     let cli = Cli::parse_from(args);
     let dirs = Dirs {

@@ -13,7 +13,9 @@ use rtnetlink::packet_core::{
     NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkMessage,
     NetlinkPayload,
 };
-use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use rtnetlink::packet_route::link::{
     InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVlan, IpVlanFlags, IpVlanMode, LinkAttribute,
     LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
@@ -56,6 +58,8 @@ pub struct Link {
     pub ipvlan_flag: Option<Flag>,
     pub macvlan_flag: Option<Flag>,
     pub vlan_id: Option<u16>,
+    /// `IFLA_ADDRESS`, as `aa:bb:cc:dd:ee:ff`.
+    pub mac: Option<String>,
 }
 
 /// The slave link the hook creates for a container.
@@ -323,6 +327,30 @@ impl Rtnl {
         .map(drop)
     }
 
+    /// The addresses on link `index`, with their prefix lengths.
+    pub fn addresses(&self, index: u32) -> Result<Vec<(IpAddr, u8)>> {
+        let mut msg = AddressMessage::default();
+        msg.header.index = index;
+        let mut answer = Vec::new();
+        self.exchange(
+            RouteNetlinkMessage::GetAddress(msg),
+            NLM_F_DUMP,
+            &mut answer,
+        )?;
+        Ok(answer
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewAddress(a) if a.header.index == index => {
+                    a.attributes.iter().find_map(|attr| match attr {
+                        AddressAttribute::Address(ip) => Some((*ip, a.header.prefix_len)),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Default route of one family: via `gateway`, or straight out of the device (L3 modes).
     pub fn add_default_route(&self, index: u32, v6: bool, gateway: Option<IpAddr>) -> Result<()> {
         let msg = match (v6, gateway) {
@@ -571,9 +599,18 @@ fn decode_link(m: &LinkMessage) -> Link {
         ipvlan_flag: None,
         macvlan_flag: None,
         vlan_id: None,
+        mac: None,
     };
     for attr in &m.attributes {
         match attr {
+            LinkAttribute::Address(a) if a.len() == 6 => {
+                link.mac = Some(
+                    a.iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                )
+            }
             LinkAttribute::IfName(n) => link.name = n.clone(),
             LinkAttribute::Mtu(v) => link.mtu = Some(*v),
             LinkAttribute::IfAlias(a) => link.alias = Some(a.clone()),
@@ -733,8 +770,12 @@ mod tests {
         );
         let link = decode_link(&msg);
         assert_eq!(
-            (link.kind, link.macvlan_flag),
-            (Some(LinkKind::Macvlan), Some(Flag::Vepa))
+            (link.kind, link.macvlan_flag, link.mac.as_deref()),
+            (
+                Some(LinkKind::Macvlan),
+                Some(Flag::Vepa),
+                Some("02:42:00:00:00:07")
+            )
         );
     }
 

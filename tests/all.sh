@@ -23,6 +23,11 @@ dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 command -v groff >/dev/null || missing+=(groff-base)
 command -v man >/dev/null || missing+=(man-db)
 command -v rpmbuild >/dev/null || missing+=(rpm)
+# tests/cni.rs, tests/cni_clients.rs: the CNI project's plugins (macvlan), and cnitool built
+# from its source with Debian's Go toolchain and libcni
+[ -x /usr/lib/cni/macvlan ] || missing+=(containernetworking-plugins)
+command -v go >/dev/null || missing+=(golang-go)
+dpkg -s golang-github-appc-cni-dev >/dev/null 2>&1 || missing+=(golang-github-appc-cni-dev)
 # tests/etcd.rs: a real etcd, and openssl for its throwaway CA and certificates
 command -v etcd >/dev/null || missing+=(etcd-server)
 command -v openssl >/dev/null || missing+=(openssl)

@@ -10,7 +10,7 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -739,4 +739,71 @@ fn bench_setup_latency_etcd_vs_files() {
         ms("files", "stop"),
         ms("etcd", "stop")
     );
+}
+
+/// Our CNI IPAM plugin (issue 16) on an etcd network, run as the CNI macvlan plugin runs it:
+/// the address it leases is in etcd, seen from another host; STATUS answers 50 while etcd is
+/// down, ADD fails closed, and DEL after etcd is back releases the lease for every host.
+#[test]
+fn cni_ipam_leases_from_etcd() {
+    let mut etcd = Etcd::start();
+    let h1 = etcd_host(&mut etcd, "cni1", SUBNET);
+    let h2 = etcd_host(&mut etcd, "cni2", SUBNET);
+    let ctr = Ns::new();
+    let netns = ctr.netns_path();
+    let conf = serde_json::json!({
+        "cniVersion": "1.1.0", "name": "mv", "type": "macvlan", "master": "p0",
+        "ipam": {"type": "ipvlan-hook", "network": "net",
+                 "config_dir": h1.config, "state_dir": h1.state},
+    })
+    .to_string();
+    let plugin = |command: &str| {
+        let mut child = h1
+            .ns
+            .cmd(hook_bin())
+            .env_clear()
+            .env("CNI_COMMAND", command)
+            .env("CNI_CONTAINERID", "cni-c1")
+            .env("CNI_NETNS", &netns)
+            .env("CNI_IFNAME", "net1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the plugin");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(conf.as_bytes())
+            .expect("stdin");
+        child.wait_with_output().expect("plugin")
+    };
+    let out = plugin("ADD");
+    assert_ok("CNI ADD", &out);
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("result");
+    let cidr = result["ips"][0]["address"].as_str().expect("address");
+    let addr: IpAddr = cidr
+        .split('/')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .expect("ip");
+    assert!(
+        leases(&h2).contains(&("cni-c1".to_string(), addr, "cni1".to_string())),
+        "{:?}",
+        leases(&h2)
+    );
+    assert_ok("CNI STATUS", &plugin("STATUS"));
+
+    etcd.kill();
+    let status = plugin("STATUS");
+    assert!(!status.status.success());
+    let err: serde_json::Value = serde_json::from_slice(&status.stdout).expect("error JSON");
+    assert_eq!(err["code"], 50, "{err}");
+    assert!(!plugin("ADD").status.success(), "ADD must fail closed");
+
+    etcd.resume();
+    assert_ok("CNI DEL", &plugin("DEL"));
+    assert!(leases(&h2).is_empty(), "{:?}", leases(&h2));
 }

@@ -31,7 +31,8 @@ IMAGE=localhost/ipvh-pkg-busybox:latest
 if dpkg -s ipvlan-hook >/dev/null 2>&1; then
 	die "ipvlan-hook is installed on this machine; this test installs and purges it: remove it first (apt-get purge ipvlan-hook)"
 fi
-for path in /usr/bin/ipvlan-hook /usr/bin/ipvlan-run /etc/ipvlan-hook /var/lib/ipvlan-hook \
+for path in /usr/bin/ipvlan-hook /usr/bin/ipvlan-run /usr/lib/cni/ipvlan-hook /etc/ipvlan-hook \
+	/var/lib/ipvlan-hook \
 	/usr/share/containers/oci/hooks.d/ipvlan-hook-createRuntime.json \
 	/usr/share/containers/oci/hooks.d/ipvlan-hook-poststop.json \
 	/etc/iproute2/rt_protos.d/ipvlan-hook.conf; do
@@ -110,7 +111,11 @@ step "building the Debian package (cargo deb: the release build, with LTO)"
 deb=$(cargo deb --locked --target "$(rustc --print host-tuple)" | tail -n 1)
 [ -f "$deb" ] || die "cargo deb made no package (it printed '$deb')"
 
-files_of_deb() { dpkg-deb -c "$1" | awk '$1 ~ /^-/ { sub(/^\./, "", $6); print $6 }' | sort; }
+# Regular files, and symlinks as "LINK -> TARGET".
+files_of_deb() {
+	dpkg-deb -c "$1" | awk '$1 ~ /^-/ { sub(/^\./, "", $6); print $6 }
+		$1 ~ /^l/ { sub(/^\./, "", $6); print $6 " -> " $8 }' | sort
+}
 deb_files=$(files_of_deb "$deb")
 for f in /usr/bin/ipvlan-hook /usr/bin/ipvlan-run \
 	/usr/share/containers/oci/hooks.d/ipvlan-hook-createRuntime.json \
@@ -121,7 +126,8 @@ for f in /usr/bin/ipvlan-hook /usr/bin/ipvlan-run \
 	/usr/share/man/man8/ipvlan-hook.8.gz /usr/share/man/man8/ipvlan-run.8.gz \
 	/usr/share/man/man5/ipvlan-hook.5.gz \
 	/usr/share/bash-completion/completions/ipvlan-hook /usr/share/zsh/vendor-completions/_ipvlan-hook \
-	/usr/share/fish/vendor_completions.d/ipvlan-hook.fish; do
+	/usr/share/fish/vendor_completions.d/ipvlan-hook.fish \
+	"/usr/lib/cni/ipvlan-hook -> ../../bin/ipvlan-hook"; do
 	grep -qxF "$f" <<<"$deb_files" || die "$deb lacks $f"
 done
 # Config files: the policy, and the name of the announcement routes' protocol number.
@@ -146,7 +152,8 @@ rpm=$(find "$work/rpm/RPMS" -name 'ipvlan-hook-*.rpm')
 [ -f "$rpm" ] || die "rpmbuild made no package"
 # Same files, but for what each distribution does its own way: compressed man pages and the
 # copyright file (Debian), zsh's directory, build-id links (Fedora's rpm).
-rpm_files=$(rpm -qp --qf '[%{FILEMODES:perms} %{FILENAMES}\n]' "$rpm" | awk '$1 ~ /^-/ { print $2 }' |
+rpm_files=$(rpm -qp --qf '[%{FILEMODES:perms} %{FILENAMES} %{FILELINKTOS}\n]' "$rpm" |
+	awk '$1 ~ /^-/ { print $2 } $1 ~ /^l/ { print $2 " -> " $3 }' |
 	grep -v '^/usr/lib/\.build-id/' | sed -e 's|^\(/usr/share/man/.*\)\.gz$|\1|' \
 	-e 's|^/usr/share/zsh/site-functions/|/usr/share/zsh/vendor-completions/|' | sort)
 deb_like=$(grep -vxF /usr/share/doc/ipvlan-hook/copyright <<<"$deb_files" |
@@ -173,6 +180,12 @@ for page in "8 ipvlan-hook" "5 ipvlan-hook" "8 ipvlan-run"; do
 	# shellcheck disable=SC2086 # section and name
 	man -w $page >/dev/null || die "man does not find the installed page $page"
 done
+
+# The CNI plugin where CNI runtimes look for it: VERSION without any other variable.
+version=$(echo '{"cniVersion":"1.0.0"}' | env -i CNI_COMMAND=VERSION /usr/lib/cni/ipvlan-hook) ||
+	die "/usr/lib/cni/ipvlan-hook VERSION failed: $version"
+[ "$(jq -c .supportedVersions <<<"$version")" = '["0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]' ] ||
+	die "/usr/lib/cni/ipvlan-hook VERSION answered $version"
 
 # --- A container through the installed hook ----------------------------------------------------
 step "a podman container on a macvlan network, attached by the installed hooks.d file"
@@ -201,7 +214,7 @@ in_ns /usr/bin/ipvlan-hook doctor --format json >"$work/doctor.json" 2>/dev/null
 for check in "hooks.d /usr/share/containers/oci/hooks.d/ipvlan-hook-createRuntime.json" \
 	"hooks.d /usr/share/containers/oci/hooks.d/ipvlan-hook-poststop.json" \
 	"network $NET" "policy /etc/ipvlan-hook/policy.json" "state dir /var/lib/ipvlan-hook" \
-	"config dir /etc/ipvlan-hook"; do
+	"config dir /etc/ipvlan-hook" "cni plugin /usr/lib/cni/ipvlan-hook"; do
 	jq -e --arg c "$check" 'any(.[]; .check == $c and .status == "pass")' "$work/doctor.json" >/dev/null ||
 		die "doctor: no PASS for '$check': $(jq -c --arg c "$check" '.[] | select(.check == $c)' "$work/doctor.json")"
 done

@@ -171,13 +171,21 @@ _ipvlan__hook() {
             return 0
             ;;
         ipvlan__subcmd__hook__subcmd__doctor)
-            opts="-h --hooks-dir --format --config-dir --state-dir --help"
+            opts="-h --hooks-dir --cni-plugin-dir --cni-conf-dir --format --config-dir --state-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --hooks-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cni-plugin-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cni-conf-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -33,7 +33,7 @@ complete -c ipvlan-hook -n "__fish_ipvlan_hook_needs_command" -f -a "network" -d
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_needs_command" -f -a "lease" -d 'Show leases'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_needs_command" -f -a "gc" -d 'Release the leases of containers that no longer exist; make missing host-access links and container routes again'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_needs_command" -f -a "run" -d 'Run a command in a new network namespace attached to a network'
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_needs_command" -f -a "doctor" -d 'Check that this host is ready: kernel support, networks, directories, hooks.d files'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_needs_command" -f -a "doctor" -d 'Check that this host is ready: kernel support, networks, directories, hooks.d files, CNI'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand hook" -l config-dir -d 'Where network definitions and the policy live' -r -F
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand hook" -l state-dir -d 'Where leases and locks live' -r -F
@@ -152,6 +152,8 @@ complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -l state-di
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -l internal -d 'No default route'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand run" -s h -l help -d 'Print help'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand doctor" -l hooks-dir -d 'hooks.d directory to check, instead of where podman and CRI-O look (repeat for several)' -r -F
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand doctor" -l cni-plugin-dir -d 'Directory where CNI runtimes look for plugins, instead of the usual ones (repeat for several)' -r -F
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand doctor" -l cni-conf-dir -d 'Directory of CNI network configurations to check, instead of /etc/cni/net.d (repeat for several)' -r -F
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand doctor" -l format -r -f -a "table\t''
 json\t''"
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand doctor" -l config-dir -d 'Where network definitions and the policy live' -r -F
@@ -162,7 +164,7 @@ complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and not __
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and not __fish_seen_subcommand_from hook network lease gc run doctor help" -f -a "lease" -d 'Show leases'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and not __fish_seen_subcommand_from hook network lease gc run doctor help" -f -a "gc" -d 'Release the leases of containers that no longer exist; make missing host-access links and container routes again'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and not __fish_seen_subcommand_from hook network lease gc run doctor help" -f -a "run" -d 'Run a command in a new network namespace attached to a network'
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and not __fish_seen_subcommand_from hook network lease gc run doctor help" -f -a "doctor" -d 'Check that this host is ready: kernel support, networks, directories, hooks.d files'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and not __fish_seen_subcommand_from hook network lease gc run doctor help" -f -a "doctor" -d 'Check that this host is ready: kernel support, networks, directories, hooks.d files, CNI'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and not __fish_seen_subcommand_from hook network lease gc run doctor help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and __fish_seen_subcommand_from network" -f -a "create" -d 'Define a network (and create its VLAN or dummy parent link when needed)'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and __fish_seen_subcommand_from network" -f -a "rm" -d 'Remove networks (and the parent links they created)'

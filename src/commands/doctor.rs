@@ -1,6 +1,8 @@
 //! `doctor`: is this host ready for ipvlan-hook? One row per check, PASS, WARN or FAIL, and what
 //! to do about each failure. It changes nothing: the kernel probes run in a throwaway network
-//! namespace and ask for links the drivers refuse.
+//! namespace and ask for links the drivers refuse. The CNI rows are in `doctor/cni.rs`.
+
+mod cni;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -32,6 +34,14 @@ pub struct DoctorArgs {
     /// hooks.d directory to check, instead of where podman and CRI-O look (repeat for several).
     #[arg(long = "hooks-dir", value_name = "DIR", default_values = HOOKS_DIRS)]
     pub hooks_dirs: Vec<PathBuf>,
+    /// Directory where CNI runtimes look for plugins, instead of the usual ones (repeat for
+    /// several).
+    #[arg(long = "cni-plugin-dir", value_name = "DIR", default_values = cni::PLUGIN_DIRS)]
+    pub cni_plugin_dirs: Vec<PathBuf>,
+    /// Directory of CNI network configurations to check, instead of /etc/cni/net.d (repeat for
+    /// several).
+    #[arg(long = "cni-conf-dir", value_name = "DIR", default_values = cni::CONF_DIRS)]
+    pub cni_conf_dirs: Vec<PathBuf>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
 }
@@ -54,7 +64,7 @@ pub struct Check {
 
 /// Print the table (or JSON); an error, so exit status 1, when any check failed.
 pub fn run(args: DoctorArgs, dirs: &Dirs) -> Result<i32> {
-    let checks = checks(&args.hooks_dirs, dirs);
+    let checks = checks(&args, dirs);
     match args.format {
         Format::Json => print_json(&checks)?,
         Format::Table => {
@@ -80,7 +90,7 @@ pub fn run(args: DoctorArgs, dirs: &Dirs) -> Result<i32> {
 }
 
 /// Every check, in the order they are printed.
-pub fn checks(hooks_dirs: &[PathBuf], dirs: &Dirs) -> Vec<Check> {
+pub fn checks(args: &DoctorArgs, dirs: &Dirs) -> Vec<Check> {
     let mut out = Checks(Vec::new());
     match crate::netns::check_privileges("ipvlan-hook") {
         Ok(()) => out.pass("privileges", "CAP_SYS_ADMIN and CAP_NET_ADMIN"),
@@ -92,7 +102,8 @@ pub fn checks(hooks_dirs: &[PathBuf], dirs: &Dirs) -> Vec<Check> {
     networks(&mut out, &dirs.config);
     announce_tables(&mut out, dirs);
     state_dir(&mut out, &dirs.state);
-    hooks(&mut out, hooks_dirs, dirs);
+    hooks(&mut out, &args.hooks_dirs, dirs);
+    cni::checks(&mut out, &args.cni_plugin_dirs, &args.cni_conf_dirs, dirs);
     out.0
 }
 

@@ -60,18 +60,8 @@ fn create(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
     let stores = crate::ipam::select::for_networks(&networks, dirs)?;
     let atts = Attachment::zip(&requests, &networks, &stores);
     let leases = attach::setup(&rtnl, id, &owner, &atts, &netns)?;
-    for (att, held) in atts.iter().zip(leases) {
-        let addrs: Vec<String> = held
-            .iter()
-            .map(|l| format!("{}/{}", l.address, l.prefix_len))
-            .collect();
-        crate::info(&format!(
-            "container {id}: {} {} on network {} ({})",
-            att.want.ifname,
-            addrs.join(" "),
-            att.network.name,
-            att.network.parent
-        ));
+    for (att, held) in atts.iter().zip(&leases) {
+        attach::report(id, att, held);
     }
     Ok(())
 }
@@ -156,16 +146,7 @@ fn resolve_network(ann: &Annotations, dirs: &Dirs) -> Result<Network> {
         check_agrees("ipvlan.flag", ann.flag.as_ref(), &net.flag, name)?;
         for (key, given) in [("ipvlan.ipv4", ann.ipv4), ("ipvlan.ipv6", ann.ipv6)] {
             if let Some((addr, prefix)) = given {
-                let Some(s) = net.subnet_of(addr) else {
-                    bail!("{key}={addr} lies outside every subnet of network {name}");
-                };
-                if prefix.is_some_and(|p| p != s.subnet.prefix()) {
-                    bail!(
-                        "{key}={addr}/{}: network {name} has subnet {}",
-                        prefix.unwrap_or_default(),
-                        s.subnet
-                    );
-                }
+                net.check_static(key, addr, prefix)?;
             }
         }
         if ann.gateway.is_some() || ann.gateway6.is_some() {

@@ -1,6 +1,7 @@
-//! One file per front door (`hook`, `run`, `connect`) and per verb (`network`, `lease`, `gc`,
-//! `doctor`); `examples` holds the help texts' examples.
+//! One file per front door (`hook`, `run`, `connect`, `cni`) and per verb (`network`, `lease`,
+//! `gc`, `doctor`); `examples` holds the help texts' examples.
 
+pub(crate) mod cni;
 pub(crate) mod connect;
 pub(crate) mod doctor;
 pub(crate) mod examples;

@@ -434,11 +434,11 @@ fn now() -> u64 {
 /// Release every lease of `container` on every network. Idempotent; keeps going past errors
 /// and reports them all. Reads one index per network, never the lease files of others.
 pub fn release(store: &dyn LeaseStore, container: &str) -> Result<Vec<Lease>> {
-    release_matching(store, container, None)
+    release_where(store, container, None, |_| true)
 }
 
 /// `release`, of one interface of the container on one network only (`network disconnect`,
-/// or the rollback of one attachment among several).
+/// a CNI DEL, or the rollback of one attachment among several).
 pub fn release_interface(
     store: &dyn LeaseStore,
     container: &str,
@@ -446,22 +446,23 @@ pub fn release_interface(
     ifname: &str,
 ) -> Result<Vec<Lease>> {
     check_name("network name", network)?;
-    release_matching(store, container, Some((network, ifname)))
+    release_where(store, container, Some(network), |l| l.ifname == ifname)
 }
 
-fn release_matching(
+/// The leases of `container` that `wanted` picks, on `network` or on every network.
+fn release_where(
     store: &dyn LeaseStore,
     container: &str,
-    only: Option<(&str, &str)>,
+    network: Option<&str>,
+    wanted: impl Fn(&Lease) -> bool,
 ) -> Result<Vec<Lease>> {
     check_name("container id", container)?;
     let mut released = Vec::new();
     let mut errors = Errors::default();
-    let networks = match only {
-        Some((network, _)) => vec![network.to_string()],
+    let networks = match network {
+        Some(network) => vec![network.to_string()],
         None => store.networks()?,
     };
-    let ifname = only.map(|(_, i)| i);
     for network in networks {
         let leases = store
             .lock(&network)
@@ -475,19 +476,52 @@ fn release_matching(
                 continue;
             }
         };
-        for lease in leases
-            .into_iter()
-            .filter(|l| ifname.is_none_or(|i| l.ifname == i))
-        {
-            match net.remove(&lease) {
-                Ok(()) => released.push(lease),
-                Err(e) => errors.push(e.context(format!(
-                    "cannot release {} on network {network}",
-                    lease.address
-                ))),
-            }
+        let picked = leases.into_iter().filter(|l| wanted(l));
+        remove_each(&mut *net, &network, picked, &mut released, &mut errors);
+    }
+    errors.finish().map(|()| released)
+}
+
+/// Remove `leases` from the locked network, going on past failures: what went into `released`,
+/// what failed into `errors`.
+fn remove_each(
+    net: &mut dyn NetworkLeases,
+    network: &str,
+    leases: impl IntoIterator<Item = Lease>,
+    released: &mut Vec<Lease>,
+    errors: &mut Errors,
+) {
+    for lease in leases {
+        match net.remove(&lease) {
+            Ok(()) => released.push(lease),
+            Err(e) => errors.push(e.context(format!(
+                "cannot release {} on network {network}",
+                lease.address
+            ))),
         }
     }
+}
+
+/// Release the leases of `network` that `stale` picks (a runtime's GC names the attachments
+/// still valid). Keeps going past errors and reports them all.
+pub fn release_matching(
+    store: &dyn LeaseStore,
+    network: &str,
+    stale: impl Fn(&Lease) -> bool,
+) -> Result<Vec<Lease>> {
+    check_name("network name", network)?;
+    let mut net = store.lock(network)?;
+    let mut released = Vec::new();
+    let mut errors = Errors::default();
+    let picked: Vec<Lease> = net
+        .list()?
+        .into_iter()
+        .filter_map(|entry| match entry {
+            LeaseEntry::Lease(lease) if stale(&lease) => Some(lease),
+            _ => None,
+        })
+        .collect();
+    remove_each(&mut *net, network, picked, &mut released, &mut errors);
     errors.finish().map(|()| released)
 }
 

@@ -29,6 +29,10 @@ pub struct Owner {
     /// reboot, and after one pids and start times repeat.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot_id: Option<String>,
+    /// The CNI network (its configuration's `name`) whose runtime made the attachment: that
+    /// runtime's GC judges the lease by its list of valid attachments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cni: Option<String>,
 }
 
 impl Owner {

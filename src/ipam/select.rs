@@ -18,6 +18,15 @@ pub fn for_network(net: &Network, dirs: &Dirs) -> Result<Box<dyn LeaseStore>> {
     }
 }
 
+/// The one store of a network known by name (CNI DEL and GC): the network's while it is
+/// defined (`net`), lease files when it is not (or no longer).
+pub fn for_poststop(net: Option<&Network>, dirs: &Dirs) -> Result<Box<dyn LeaseStore>> {
+    match net {
+        Some(net) => for_network(net, dirs),
+        None => Ok(Box::new(LeaseFiles::new(&dirs.state))),
+    }
+}
+
 /// The store of each of `networks`, in order (lease files are one store: a cheap handle).
 pub fn for_networks(networks: &[Network], dirs: &Dirs) -> Result<Vec<Box<dyn LeaseStore>>> {
     networks.iter().map(|n| for_network(n, dirs)).collect()

@@ -93,6 +93,15 @@ fn allocate_is_idempotent_and_release_frees() {
         ["10.1.0.4", "fd00::4"]
     );
 
+    let eth1_only = release_interface(&store, "c1", "net", "eth1").expect("release eth1");
+    assert_eq!(addrs(&eth1_only), ["10.1.0.4", "fd00::4"]);
+    assert!(
+        release_interface(&store, "c1", "net", "eth1")
+            .expect("release eth1 again")
+            .is_empty()
+    );
+    allocate(&store, &eth1).expect("eth1 again");
+
     let released = release(&store, "c1").expect("release");
     assert_eq!(released.len(), 4);
     assert!(release(&store, "c1").expect("release again").is_empty());

@@ -130,6 +130,31 @@ impl Network {
         self.subnets.iter().find(|s| s.subnet.contains(addr))
     }
 
+    /// A static address a container asked for (`key` says how), as `ADDR` or `ADDR/PREFIX`:
+    /// it must lie in a subnet, with that subnet's prefix.
+    pub fn check_static(&self, key: &str, addr: IpAddr, prefix: Option<u8>) -> Result<()> {
+        let name = &self.name;
+        let Some(s) = self.subnet_of(addr) else {
+            bail!("{key}={addr} lies outside every subnet of network {name}");
+        };
+        if let Some(p) = prefix.filter(|p| *p != s.subnet.prefix()) {
+            bail!("{key}={addr}/{p}: network {name} has subnet {}", s.subnet);
+        }
+        Ok(())
+    }
+
+    /// The default route a container address gets: None for none (an internal network, an L2
+    /// subnet without gateway), else its next hop (None: straight out of the device, L3).
+    pub fn default_route(&self, addr: IpAddr) -> Option<Option<IpAddr>> {
+        if self.internal {
+            return None;
+        }
+        if !self.routes_via_gateway() {
+            return Some(None);
+        }
+        self.subnet_of(addr).and_then(|s| s.gateway).map(Some)
+    }
+
     /// `check_shares_parent_with` each of `others` (every defined network, for a new one).
     pub fn check_shares_parent_with_all<'a>(
         &self,

@@ -1,6 +1,8 @@
-//! Fixtures of tests/runtimes.rs: a lab (a host netns with a parent link and a network), the
-//! busybox rootfs, runc and crun driven with bundles wired from hooks/config-json-hooks.json,
-//! and rootful podman with its own storage and the hooks.d files of hooks/.
+//! Fixtures of tests/runtimes.rs and tests/cni_clients.rs: a lab (a host netns with a parent
+//! link and a network), the busybox rootfs, runc and crun driven with bundles wired from
+//! hooks/config-json-hooks.json, and rootful podman with its own storage and the hooks.d files
+//! of hooks/ (or its CNI backend).
+#![allow(dead_code)] // each test file uses a different part
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -409,17 +411,23 @@ pub struct Podman<'a> {
 
 impl<'a> Podman<'a> {
     pub fn new(lab: &'a Lab, bin: PathBuf) -> Podman<'a> {
-        Podman::setup(lab, bin, false)
+        Podman::setup(lab, bin, false, None)
+    }
+
+    /// Podman's CNI backend: conflists in `networks_dir()`, plugins looked up in `plugin_dir`
+    /// (ours), then the CNI project's in /usr/lib/cni.
+    pub fn with_cni(lab: &'a Lab, bin: PathBuf, plugin_dir: &Path) -> Podman<'a> {
+        Podman::setup(lab, bin, false, Some(plugin_dir))
     }
 
     /// Like `new`, but the hooks.d entries run a wrapper that records each call's stage and exit
     /// status in `call_log`, then exits like the hook: podman discards what poststop hooks print
     /// and ignores their status.
     pub fn with_call_log(lab: &'a Lab, bin: PathBuf) -> Podman<'a> {
-        Podman::setup(lab, bin, true)
+        Podman::setup(lab, bin, true, None)
     }
 
-    fn setup(lab: &'a Lab, bin: PathBuf, log_calls: bool) -> Podman<'a> {
+    fn setup(lab: &'a Lab, bin: PathBuf, log_calls: bool, cni: Option<&Path>) -> Podman<'a> {
         let dir = lab.path("podman");
         let hooks_dir = lab.path("hooks.d");
         let call_log = lab.path("hook-calls.log");
@@ -434,13 +442,21 @@ impl<'a> Podman<'a> {
             .unwrap();
         let nproc = hard_limit("Max processes").map_or(pid_max, |n| n.min(pid_max));
         let d = dir.display();
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(dir.join("networks")).unwrap();
+        let backend = cni.map_or(String::new(), |plugins| {
+            format!(
+                "network_backend = \"cni\"\n\
+                 cni_plugin_dirs = [\"{}\", \"/usr/lib/cni\"]\n",
+                plugins.display()
+            )
+        });
         std::fs::write(
             dir.join("containers.conf"),
             format!(
                 "[containers]\n\
                  default_ulimits = [\"nofile={nofile}:{nofile}\", \"nproc={nproc}:{nproc}\"]\n\
                  [network]\n\
+                 {backend}\
                  network_config_dir = \"{d}/networks\"\n\
                  [engine]\n\
                  cgroup_manager = \"cgroupfs\"\n\
@@ -518,6 +534,11 @@ impl<'a> Podman<'a> {
             IMAGE,
         ]);
         podman
+    }
+
+    /// Where podman reads network definitions (conflists, for the CNI backend).
+    pub fn networks_dir(&self) -> PathBuf {
+        self.dir.join("networks")
     }
 
     pub fn cmd(&self) -> Command {
