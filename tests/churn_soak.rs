@@ -22,38 +22,12 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::rng::Rng;
 use common::*;
 
 const NETWORKS: usize = 20;
 /// Containers kept running at a time.
 const RUNNING: usize = 8;
-
-/// A small xorshift generator: the test needs no statistical quality, only a seed to print.
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Rng {
-        let seed = std::env::var("IPVLAN_TEST_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(1)
-                    | 1
-            });
-        eprintln!("seed {seed} (IPVLAN_TEST_SEED={seed} repeats the random choices)");
-        Rng(seed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 fn count_files(dir: &Path) -> usize {
     let mut n = 0;
@@ -83,7 +57,7 @@ fn churn_with_random_kills_then_one_gc_leaves_nothing() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(300);
-    let mut rng = Rng::new();
+    let mut rng = Rng::from_env();
     let host = Host::with_parent("soak");
     let nets: Vec<String> = (0..NETWORKS).map(|n| format!("n{n}")).collect();
     for (n, net) in nets.iter().enumerate() {
@@ -145,7 +119,7 @@ fn churn_with_random_kills_then_one_gc_leaves_nothing() {
                 &host.oci_hook("poststop", &state(&host, "ctl", "ctl", None)),
             );
         }
-        let net = &nets[rng.below(NETWORKS as u64) as usize];
+        let net = &nets[rng.below(NETWORKS)];
         let id = format!("s{i}");
         let ctr = Ns::new();
         let kind = match rng.below(10) {
@@ -159,7 +133,7 @@ fn churn_with_random_kills_then_one_gc_leaves_nothing() {
         if kind == 0 {
             let mut child =
                 host.spawn_oci_hook("createRuntime", &state(&host, &id, net, Some(&ctr)));
-            std::thread::sleep(Duration::from_millis(rng.below(40)));
+            std::thread::sleep(rng.millis(0, 40));
             let _ = child.kill();
             let _ = child.wait();
             // The runtime gives up on the container: no poststop after a failed createRuntime.
@@ -181,7 +155,7 @@ fn churn_with_random_kills_then_one_gc_leaves_nothing() {
             3 => {
                 running.push((net.clone(), id, ctr));
                 if running.len() > RUNNING {
-                    let (net, id, ctr) = running.remove(rng.below(running.len() as u64) as usize);
+                    let (net, id, ctr) = running.remove(rng.below(running.len()));
                     drop(ctr);
                     assert_ok(
                         "poststop",

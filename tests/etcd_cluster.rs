@@ -27,6 +27,7 @@ use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use common::etcd::*;
+use common::rng::Rng;
 use common::*;
 use ipvlan_hook::etcd::config::EtcdConfig;
 use ipvlan_hook::ipam::{EtcdStore, LeaseEntry};
@@ -35,37 +36,6 @@ const SUBNET: &str = "10.83.0.0/24";
 
 /// A runtime's hook timeout, as hooks/*.json set it: no setup may take longer.
 const HOOK_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A small xorshift generator: the tests need no statistical quality, only a seed to print.
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Rng {
-        let seed = std::env::var("IPVLAN_TEST_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(1)
-                    | 1
-            });
-        eprintln!("seed {seed} (IPVLAN_TEST_SEED={seed} repeats the random choices)");
-        Rng(seed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-
-    fn millis(&mut self, from: u64, to: u64) -> Duration {
-        Duration::from_millis(from + self.below(to - from))
-    }
-}
 
 /// A host configured for the cluster as `id`, talking to `members` in that order, with network
 /// `net` on SUBNET.
@@ -162,7 +132,7 @@ struct Step {
 ///    Prints setup median and p99 with all members up and with one down.
 #[test]
 fn a_member_or_the_leader_killed_never_refuses_a_setup() {
-    let mut rng = Rng::new();
+    let mut rng = Rng::from_env();
     let mut cluster = Cluster::start();
     let hosts: Vec<Host> = (0..3)
         .map(|h| {
@@ -259,9 +229,9 @@ fn a_member_or_the_leader_killed_never_refuses_a_setup() {
         std::thread::sleep(Duration::from_secs(3));
         check("all members up");
         let victims = [
-            (rng.below(MEMBERS as u64) as usize, false),
+            (rng.below(MEMBERS), false),
             (usize::MAX, true),
-            (rng.below(MEMBERS as u64) as usize, false),
+            (rng.below(MEMBERS), false),
         ];
         for (victim, leader) in victims {
             std::thread::sleep(rng.millis(500, 2000));

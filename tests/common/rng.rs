@@ -5,6 +5,14 @@
 pub struct Rng(pub u64);
 
 impl Rng {
+    /// Seeded from `IPVLAN_TEST_SEED`, else the clock; the seed is printed so that a failing
+    /// run can be replayed.
+    pub fn from_env() -> Rng {
+        let seed = env_u64("IPVLAN_TEST_SEED").unwrap_or_else(clock_seed);
+        eprintln!("seed {seed} (IPVLAN_TEST_SEED={seed} repeats the random choices)");
+        Rng(seed)
+    }
+
     pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -20,6 +28,11 @@ impl Rng {
     /// True with probability `percent` %.
     pub fn chance(&mut self, percent: u64) -> bool {
         self.next() % 100 < percent
+    }
+
+    /// A random duration from `from` to `to` milliseconds.
+    pub fn millis(&mut self, from: u64, to: u64) -> std::time::Duration {
+        std::time::Duration::from_millis(from + self.next() % (to - from))
     }
 
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
