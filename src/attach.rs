@@ -116,7 +116,7 @@ pub fn setup(
     netns: &Netns,
 ) -> Result<Vec<Vec<Lease>>> {
     check(atts)?;
-    // The one visit to the netns (a thread, netns.rs) starts now and waits for the new links:
+    // The one visit to the netns (on this thread, netns.rs) comes once the new links exist:
     // then it opens the socket for every later request, finds each link's index and writes
     // its sysctls, which only a writer inside the netns can set (they follow the link through
     // its rename).

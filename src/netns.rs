@@ -1,15 +1,19 @@
 //! Network namespaces: opening one by path (checked to really be a netns), creating an anonymous
-//! one, and running code inside one. `setns` only ever happens on a dedicated, short-lived
-//! thread, so no other code (and no async task) runs in a namespace it did not ask for.
+//! one, and running code inside one. Every process that enters a namespace is single-threaded
+//! while it does (the hook; the launcher, which forwards signals from its main thread; doctor):
+//! the calling thread enters, does the work that must happen inside, and returns before
+//! anything else runs, or the process aborts (STYLE.md rule 2).
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 
 use nix::sched::{CloneFlags, setns, unshare};
 
 use crate::error::{Context, Error, Result};
+
+/// The calling thread's network namespace.
+const CURRENT: &str = "/proc/thread-self/ns/net";
 
 /// NSFS_MAGIC from linux/magic.h: the filesystem of /proc/PID/ns/* and their bind mounts.
 const NSFS_MAGIC: i64 = 0x6e73_6673;
@@ -44,19 +48,19 @@ impl Netns {
 
     /// The network namespace of the calling thread.
     pub fn current() -> Result<Netns> {
-        Netns::open(Path::new("/proc/thread-self/ns/net"))
+        Netns::open(Path::new(CURRENT))
     }
 
     /// A fresh, empty network namespace, alive as long as the returned handle (or a process
-    /// inside it) holds it.
+    /// inside it) holds it. The calling thread is back in its own namespace on return.
     pub fn create() -> Result<Netns> {
-        on_thread(|| {
-            unshare(CloneFlags::CLONE_NEWNET).context("cannot create a network namespace")?;
-            let ns = Netns::current()?;
-            Ok(Netns {
-                path: PathBuf::from("(new netns)"),
-                ..ns
-            })
+        let home = Home::here()?;
+        unshare(CloneFlags::CLONE_NEWNET).context("cannot create a network namespace")?;
+        let ns = Netns::current();
+        drop(home);
+        Ok(Netns {
+            path: PathBuf::from("(new netns)"),
+            ..ns?
         })
     }
 
@@ -75,52 +79,66 @@ impl Netns {
         self.fd.as_raw_fd()
     }
 
-    /// Run `f` on a new thread that has entered this namespace. The thread ends with `f`, so
-    /// nothing ever has to switch back.
-    pub fn run<T: Send>(&self, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
-        self.run_later(|()| f(), |visit| visit.run_with(()))
+    /// Run `f` inside this namespace on the calling thread, then return the thread to the
+    /// namespace it came from, also when `f` fails or panics; if that return fails, the process
+    /// aborts: nothing may run in the wrong namespace. Only for single-threaded callers.
+    pub fn run<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let home = Home::here()?;
+        enter(self.fd.as_fd())
+            .with_context(|| format!("cannot enter network namespace {}", self.path.display()))?;
+        let result = f();
+        drop(home);
+        result
     }
 
-    /// `run`, with the thread started now, ahead of need: `here` runs on the calling thread
-    /// and may hand `f` its input through the `Visit` it gets (or drop it: `f` never runs).
-    /// Under load this makes a visit cheaper: with 64 setups at once, a thread created when
-    /// needed cost 1.8-2.1x the `ip -batch` floor, one started ahead 1.5-1.7x
-    /// (docs/benchmark-notes.md), likely because a new thread waits longer for a CPU than a
-    /// woken one.
-    pub fn run_later<I: Send, T: Send, U>(
-        &self,
-        f: impl FnOnce(I) -> Result<T> + Send,
-        here: impl FnOnce(Visit<I, T>) -> U,
+    /// `run`, prepared now and entered later: `here` runs first and may enter with its input
+    /// through the `Visit` it gets (or drop it: `f` never runs).
+    pub fn run_later<'a, I, T, U>(
+        &'a self,
+        f: impl FnOnce(I) -> Result<T> + 'a,
+        here: impl FnOnce(Visit<'a, I, T>) -> U,
     ) -> U {
-        let fd = self.fd.as_fd();
-        let (to_worker, inbox) = mpsc::sync_channel::<I>(1);
-        let (to_caller, outbox) = mpsc::sync_channel::<Result<T>>(1);
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                let entered = enter(fd).with_context(|| {
-                    format!("cannot enter network namespace {}", self.path.display())
-                });
-                if let Ok(input) = inbox.recv() {
-                    let _ = to_caller.send(entered.and_then(|()| f(input)));
-                }
-            });
-            here(Visit { to_worker, outbox })
+        here(Visit {
+            netns: self,
+            f: Box::new(f),
         })
     }
 }
 
 /// The way into a namespace `Netns::run_later` prepared.
-pub struct Visit<I, T> {
-    to_worker: mpsc::SyncSender<I>,
-    outbox: mpsc::Receiver<Result<T>>,
+pub struct Visit<'a, I, T> {
+    netns: &'a Netns,
+    f: Box<dyn FnOnce(I) -> Result<T> + 'a>,
 }
 
-impl<I, T> Visit<I, T> {
-    /// Hand the thread its input; wait for what it made of it.
+impl<I, T> Visit<'_, I, T> {
+    /// Enter with `input`; return with what `f` made of it.
     pub fn run_with(self, input: I) -> Result<T> {
-        let worker_gone = || Error::msg("namespace worker thread panicked");
-        self.to_worker.send(input).map_err(|_| worker_gone())?;
-        self.outbox.recv().unwrap_or_else(|_| Err(worker_gone()))
+        let f = self.f;
+        self.netns.run(|| f(input))
+    }
+}
+
+/// The namespace the calling thread was in before it entered another: dropping it returns
+/// there, or aborts the process.
+struct Home(OwnedFd);
+
+impl Home {
+    fn here() -> Result<Home> {
+        let file =
+            fs_err::File::open(CURRENT).context("cannot open the current network namespace")?;
+        Ok(Home(File::from(file).into()))
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        if let Err(e) = enter(self.0.as_fd()) {
+            crate::log_line(&format!(
+                "ipvlan-hook: cannot return to the original network namespace ({e}): aborting\n"
+            ));
+            std::process::abort();
+        }
     }
 }
 
@@ -132,14 +150,6 @@ impl AsFd for Netns {
 
 fn enter(fd: BorrowedFd) -> nix::Result<()> {
     setns(fd, CloneFlags::CLONE_NEWNET)
-}
-
-fn on_thread<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
-    std::thread::scope(|s| {
-        s.spawn(f)
-            .join()
-            .unwrap_or_else(|_| Err(Error::msg("namespace worker thread panicked")))
-    })
 }
 
 /// Entering namespaces and configuring links needs CAP_SYS_ADMIN and CAP_NET_ADMIN: say so

@@ -69,11 +69,13 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
-const FORWARDED: [Signal; 4] = [
+/// The signals forwarded to the command, and SIGCHLD, which says it ended.
+const WAITED: [Signal; 5] = [
     Signal::SIGINT,
     Signal::SIGTERM,
     Signal::SIGHUP,
     Signal::SIGQUIT,
+    Signal::SIGCHLD,
 ];
 
 /// Run the command; returns the exit status to exit with (the command's, or 128+signal).
@@ -91,8 +93,9 @@ pub fn run(args: RunArgs, dirs: &Dirs) -> Result<i32> {
         requests[0].validate()?;
     }
     // Signals wait until the command runs, then go to it: setup and teardown are not cut short.
+    // SIGCHLD is blocked with them: spawn_and_wait waits for all of them at once.
     let mut signals = SigSet::empty();
-    FORWARDED.iter().for_each(|s| signals.add(*s));
+    WAITED.iter().for_each(|s| signals.add(*s));
     pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&signals), None).context("cannot block signals")?;
 
     let rtnl = Rtnl::current()?;
@@ -231,15 +234,24 @@ fn spawn_and_wait(command: &[String], netns: &Netns, signals: SigSet) -> Result<
     let mut child = cmd
         .spawn()
         .map_err(|e| Error::from(e).context(format!("cannot run {}", command[0])))?;
+    // Forward signals from this thread until SIGCHLD says the command ended: no second
+    // thread, so teardown enters the netns on this one, as the hook does (netns.rs).
     let pid = Pid::from_raw(child.id() as i32);
-    std::thread::spawn(move || {
-        while let Ok(sig) = signals.wait() {
-            let _ = kill(pid, sig);
+    let status = loop {
+        match signals.wait().context("cannot wait for signals")? {
+            Signal::SIGCHLD => {
+                if let Some(status) = child
+                    .try_wait()
+                    .with_context(|| format!("cannot wait for {}", command[0]))?
+                {
+                    break status;
+                }
+            }
+            sig => {
+                let _ = kill(pid, sig);
+            }
         }
-    });
-    let status = child
-        .wait()
-        .with_context(|| format!("cannot wait for {}", command[0]))?;
+    };
     Ok(status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
