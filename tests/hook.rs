@@ -78,6 +78,11 @@ fn dual_stack_addresses_are_usable_at_once() {
     );
     assert!(ctr.sh("ip route").contains("default via 10.77.2.1"));
     assert_eq!(host.lease_count(), 2);
+    // `lease ls` shows the attachment once, with both addresses.
+    let ls = host.ok(&["lease", "ls"]);
+    let rows: Vec<&str> = ls.lines().filter(|l| l.contains("c3")).collect();
+    assert_eq!(rows.len(), 1, "{ls}");
+    assert!(rows[0].contains("10.77.2.2/24,fd00:77:2::2/64"), "{ls}");
     assert_ok("hook", &host.poststop("c3", &ann));
     assert_eq!(host.lease_count(), 0);
 }

@@ -110,7 +110,7 @@ complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand network; and __f
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand lease; and not __fish_seen_subcommand_from ls drain help" -l config-dir -d 'Where network definitions and the policy live' -r -F
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand lease; and not __fish_seen_subcommand_from ls drain help" -l state-dir -d 'Where leases and locks live' -r -F
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand lease; and not __fish_seen_subcommand_from ls drain help" -s h -l help -d 'Print help'
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand lease; and not __fish_seen_subcommand_from ls drain help" -f -a "ls" -d 'List leases, of one network or all (etcd networks: of every host)'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand lease; and not __fish_seen_subcommand_from ls drain help" -f -a "ls" -d 'List leases, of one network or all (etcd networks: of every host): a row per attachment in the table, an object per address in JSON'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand lease; and not __fish_seen_subcommand_from ls drain help" -f -a "drain" -d 'Release every lease a host holds in etcd: for a host that is gone for good'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand lease; and not __fish_seen_subcommand_from ls drain help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand lease; and __fish_seen_subcommand_from ls" -l format -r -f -a "table\t''
@@ -123,7 +123,7 @@ complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand lease; and __fis
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand lease; and __fish_seen_subcommand_from drain" -l state-dir -d 'Where leases and locks live' -r -F
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand lease; and __fish_seen_subcommand_from drain" -l dry-run -d 'Only list what would be released'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand lease; and __fish_seen_subcommand_from drain" -s h -l help -d 'Print help'
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand lease; and __fish_seen_subcommand_from help" -f -a "ls" -d 'List leases, of one network or all (etcd networks: of every host)'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand lease; and __fish_seen_subcommand_from help" -f -a "ls" -d 'List leases, of one network or all (etcd networks: of every host): a row per attachment in the table, an object per address in JSON'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand lease; and __fish_seen_subcommand_from help" -f -a "drain" -d 'Release every lease a host holds in etcd: for a host that is gone for good'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand lease; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand gc" -l config-dir -d 'Where network definitions and the policy live' -r -F
@@ -172,5 +172,5 @@ complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and __fish
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and __fish_seen_subcommand_from network" -f -a "inspect" -d 'Show networks as JSON'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and __fish_seen_subcommand_from network" -f -a "connect" -d 'Attach a network namespace no OCI runtime manages (ip netns, LXC, systemd-nspawn)'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and __fish_seen_subcommand_from network" -f -a "disconnect" -d 'Detach what `network connect` attached; already gone counts as done'
-complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and __fish_seen_subcommand_from lease" -f -a "ls" -d 'List leases, of one network or all (etcd networks: of every host)'
+complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and __fish_seen_subcommand_from lease" -f -a "ls" -d 'List leases, of one network or all (etcd networks: of every host): a row per attachment in the table, an object per address in JSON'
 complete -c ipvlan-hook -n "__fish_ipvlan_hook_using_subcommand help; and __fish_seen_subcommand_from lease" -f -a "drain" -d 'Release every lease a host holds in etcd: for a host that is gone for good'

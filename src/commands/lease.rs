@@ -11,7 +11,8 @@ use crate::network::host_access;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum LeaseCmd {
-    /// List leases, of one network or all (etcd networks: of every host).
+    /// List leases, of one network or all (etcd networks: of every host): a row per
+    /// attachment in the table, an object per address in JSON.
     Ls {
         network: Option<String>,
         #[arg(long, value_enum, default_value = "table")]
@@ -99,31 +100,40 @@ fn ls(network: Option<&str>, format: Format, dirs: &Dirs) -> Result<()> {
             print_json(&rows)?;
         }
         Format::Table => {
-            let rows: Vec<Vec<String>> = leases
-                .iter()
-                .map(|(l, host, judged)| {
-                    // Another host's pids mean nothing here.
-                    let reserved = l.container == host_access::holder(&l.network);
-                    let state = match (judged, l.owner.is_alive()) {
-                        (false, _) => "remote",
-                        (true, _) if reserved => "reserved",
-                        (true, true) => "live",
-                        (true, false) => "stale",
-                    };
-                    let mut row = vec![
-                        l.network.clone(),
-                        l.container.clone(),
-                        l.ifname.clone(),
-                        format!("{}/{}", l.address, l.prefix_len),
-                        state.into(),
-                    ];
-                    if with_hosts {
-                        row.push(host.clone().unwrap_or_else(|| "-".into()));
-                    }
-                    row
-                })
-                .collect();
-            let mut header = vec!["NETWORK", "CONTAINER", "IFNAME", "ADDRESS", "STATE"];
+            // One row per attachment (network, container, interface): a dual-stack interface
+            // holds two leases.
+            let mut rows: Vec<Vec<String>> = Vec::new();
+            let mut row_of = std::collections::HashMap::new();
+            for (l, host, judged) in &leases {
+                // Another host's pids mean nothing here.
+                let reserved = l.container == host_access::holder(&l.network);
+                let state = match (judged, l.owner.is_alive()) {
+                    (false, _) => "remote",
+                    (true, _) if reserved => "reserved",
+                    (true, true) => "live",
+                    (true, false) => "stale",
+                };
+                let address = format!("{}/{}", l.address, l.prefix_len);
+                let key = (&l.network, &l.container, &l.ifname, host, state);
+                if let Some(&i) = row_of.get(&key) {
+                    let row: &mut Vec<String> = &mut rows[i];
+                    row[3] = format!("{},{address}", row[3]);
+                    continue;
+                }
+                row_of.insert(key, rows.len());
+                let mut row = vec![
+                    l.network.clone(),
+                    l.container.clone(),
+                    l.ifname.clone(),
+                    address,
+                    state.into(),
+                ];
+                if with_hosts {
+                    row.push(host.clone().unwrap_or_else(|| "-".into()));
+                }
+                rows.push(row);
+            }
+            let mut header = vec!["NETWORK", "CONTAINER", "IFNAME", "ADDRESSES", "STATE"];
             if with_hosts {
                 header.push("HOST");
             }
