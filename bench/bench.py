@@ -9,13 +9,14 @@ and hands that to the rest, which is split by concern so that each reads on its 
 - harness.py: the throwaway test host, containers, timed spawning, samples, the context; its
   docstring says how the benchmark measures (the report quotes it);
 - tools.py: how each contender is driven (ours, CNI macvlan+host-local, ours as a CNI plugin
-  and as its IPAM, netavark, ip -batch);
-- phases.py: what is measured (main, cni, dual, scale, concurrent, strace);
+  and as its IPAM, netavark, ip -batch and its tight form);
+- phases.py: what is measured (main, cni, dual, scale, concurrent, strace; vm: ipvlan in the VM);
 - report.py: the targets, docs/benchmark.md, docs/benchmark.json and docs/benchmark.png.
 """
 
 import argparse
 import os
+import platform
 import random
 import signal
 import sys
@@ -48,6 +49,9 @@ def parse_args():
     ap.add_argument("--compare-bin", default=None,
                     help="a second ipvlan-hook build, run in the same v4 interleaving (A/B of a change)")
     ap.add_argument("--bin-label", default=None, help="how the report names the binary (default: its path and git HEAD)")
+    ap.add_argument("--vm", action="store_true",
+                    help="ipvlan L2 and L3 against the CNI ipvlan plugin and the tight floor, ratios only "
+                         "(inside the VM of bench/vm.sh); writes benchmark-vm.md")
     return ap.parse_args()
 
 
@@ -67,7 +71,8 @@ def main():
     args = parse_args()
     if os.geteuid() != 0:
         die("run as root (bench/run.sh)")
-    for p in (f"{tools.CNI_DIR}/macvlan", f"{tools.CNI_DIR}/host-local", tools.NETAVARK):
+    peers = ("ipvlan", "host-local") if args.vm else ("macvlan", "host-local")
+    for p in [f"{tools.CNI_DIR}/{p}" for p in peers] + ([] if args.vm else [tools.NETAVARK]):
         if not os.access(p, os.X_OK):
             die(f"{p} missing: bench/run.sh installs it")
     out_dir = os.path.abspath(args.out)
@@ -79,11 +84,13 @@ def main():
         skip=set(filter(None, args.skip.split(","))),
         counts=[int(c) for c in args.scale_counts.split(",")],
         rng=random.Random(args.seed),
-        host=Host(args.disk_dir),
+        host=Host(args.disk_dir, ("p0", "q0") if args.vm else ("p0",)),
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         ctx.host.start()
+        if args.vm:
+            return vm(ctx)
         ctx.netns_baseline = netns_objects() or 0
         tools.make_tools(ctx)
         report.describe(ctx)
@@ -99,6 +106,18 @@ def main():
         report.write_all(ctx)
     finally:
         ctx.host.stop()
+
+
+def vm(ctx):
+    """--vm: the ipvlan phase alone and its report, ratios only."""
+    tools.make_vm_tools(ctx)
+    ctx.meta = {"kernel": platform.release(), "ipvlan-hook": ctx.args.bin_label or ctx.binary,
+                "iterations": ctx.args.iterations,
+                "load average (1 min) in the VM at start": open("/proc/loadavg").read().split()[0]}
+    log(f"ipvlan L2 and L3 in the VM, {ctx.args.iterations} interleaved iterations")
+    phases.phase_vm(ctx)
+    report.judge_vm(ctx)
+    report.write_vm_report(ctx)
 
 
 if __name__ == "__main__":

@@ -151,7 +151,8 @@ def must(run, what):
 def concurrent(argvs_data_env, netns_fds):
     """Start len(argvs) processes at once: each child is forked, enters its netns (where given)
     and blocks on a barrier pipe; when all are forked the pipe is closed and they all exec.
-    Returns the wall time from the release to the last exit, and the outputs of failures."""
+    Returns the wall time from the release to the last exit, the outputs of failures, the peak
+    RSS of each and their CPU time (user+sys) in all."""
     r, w = os.pipe()
     kids = []
     for (argv, data, env), fd in zip(argvs_data_env, netns_fds):
@@ -181,9 +182,11 @@ def concurrent(argvs_data_env, netns_fds):
     os.close(w)
     fails = []
     rss = []
+    cpu = 0.0
     for pid, out in kids:
         _, status, ru = os.wait4(pid, 0)
         rss.append(ru.ru_maxrss)
+        cpu += ru.ru_utime + ru.ru_stime
         if os.waitstatus_to_exitcode(status) != 0:
             fails.append(out)
     t1 = time.perf_counter_ns()
@@ -193,7 +196,7 @@ def concurrent(argvs_data_env, netns_fds):
         msgs.append(out.read().decode(errors="replace"))
     for _, out in kids:
         out.close()
-    return t1 - t0, msgs, rss
+    return t1 - t0, msgs, rss, int(cpu * 1e9)
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,6 +215,7 @@ class Holder:
         self.pid = self.proc.pid
         self.path = f"/proc/{self.pid}/ns/net"
         self.fd = os.open(self.path, os.O_RDONLY)
+        self.name = None  # a name under /run/netns, where a tool needs one (IpTight)
 
     def kill(self):
         if self.proc.returncode is None:
@@ -223,11 +227,13 @@ class Holder:
 
 
 class Host:
-    """The throwaway host: a private mount namespace, a network namespace with veth p0/p1 that
-    this process enters, a scratch directory on disk (`base`) and a tmpfs inside it."""
+    """The throwaway host: a private mount namespace, a network namespace with veth p0/p1 (and
+    more parents where asked: q0/q1) that this process enters, a scratch directory on disk
+    (`base`) and a tmpfs inside it."""
 
-    def __init__(self, disk_dir):
+    def __init__(self, disk_dir, parents=("p0",)):
         self.name = f"bench-host-{os.getpid()}"
+        self.parents = {p: None for p in parents}  # name -> ifindex, each a veth to PEER 1
         self.base = tempfile.mkdtemp(prefix="ipvlan-hook-bench.", dir=disk_dir)
         self.tmpfs = os.path.join(self.base, "tmpfs")
         self.holders = []
@@ -245,10 +251,13 @@ class Host:
         sh("umount", "-l", "/sys")
         sh("mount", "-t", "sysfs", "sysfs", "/sys")
         sh("ip", "link", "set", "lo", "up")
-        sh("ip", "link", "add", "p0", "type", "veth", "peer", "name", "p1")
-        sh("ip", "link", "set", "p0", "up")
-        sh("ip", "link", "set", "p1", "up")
-        self.parent_index = int(open("/sys/class/net/p0/ifindex").read())
+        for p in self.parents:
+            peer = p[:-1] + "1"
+            sh("ip", "link", "add", p, "type", "veth", "peer", "name", peer)
+            sh("ip", "link", "set", p, "up")
+            sh("ip", "link", "set", peer, "up")
+            self.parents[p] = int(open(f"/sys/class/net/{p}/ifindex").read())
+        self.parent_index = self.parents["p0"]
         os.makedirs(self.tmpfs)
         sh("mount", "-t", "tmpfs", "-o", "size=512m", "bench-tmpfs", self.tmpfs)
 
@@ -416,6 +425,8 @@ class Ctx:
     nvd: object = None
     ipb: object = None
     ipbd: object = None
+    ipt: object = None
+    vm: dict = None                   # bench.py --vm: per ipvlan mode, ours, CNI and the tight floor
     # Ours run by a CNI runtime: the plugin, and the macvlan plugin's IPAM (the CNI phase).
     cni_ours: object = None
     cni_ipam: object = None

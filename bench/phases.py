@@ -13,7 +13,7 @@ import time
 
 from harness import cid, concurrent, die, log, must, settle, sh
 from tools import (CNI_HOST_LOCAL, CNI_OUR_IPAM, CNI_OURS, CNI_SCALE_SUBNET, NET4, NET4_SECOND, NET4_TMPFS, NET_DUAL,
-                   NET_DUAL_TMPFS, NET_SCALE, SCALE_SUBNET, populate_cni, populate_ours, template_lease)
+                   NET_DUAL_TMPFS, NET_SCALE, SCALE_SUBNET, TIGHT, populate_cni, populate_ours, template_lease)
 
 
 def cycle(ctx, o, label, setup_op="setup", teardown_op="teardown (netns gone)", network=None):
@@ -33,7 +33,6 @@ def phase_main(ctx):
     """v4: setup and teardown of every tool, interleaved (and of a second build, ctx.ours_b)."""
     S, host, ours, cni, nv, ipb = ctx.stats, ctx.host, ctx.ours, ctx.cni, ctx.nv, ctx.ipb
     iters = ctx.args.iterations
-    true_bin = shutil.which("true")
 
     def t_ours():
         cycle(ctx, ours, "ours")
@@ -95,10 +94,13 @@ def phase_main(ctx):
         S.add(("ip -batch (floor)", "teardown (netns alive)"), must(ipb.teardown(c), "ip link del"))
         c.kill()
 
-    def t_true():
-        S.add(("/bin/true (harness)", "spawn+wait"), must(ctx.timer.timed([true_bin], b"{}", {}), "true"))
+    def t_tight():
+        tight(ctx, ctx.ipt, TIGHT)
 
-    tasks = [t_ours, t_ours_tmpfs, t_ours_pre, t_ours_noop, t_cni, t_cni_dead, t_nv, t_ip, t_true]
+    def t_true():
+        spawn_true(ctx)
+
+    tasks = [t_ours, t_ours_tmpfs, t_ours_pre, t_ours_noop, t_cni, t_cni_dead, t_nv, t_ip, t_tight, t_true]
     if ctx.ours_b:
         tasks.append(t_ours_b)
     interleave(ctx, tasks, iters, "v4", lambda: (
@@ -118,6 +120,23 @@ def interleave(ctx, tasks, iters, what, progress):
         ctx.host.reap()
         if (i + 1) % max(1, iters // 10) == 0:
             log(f"  {what} iteration {i + 1}/{iters}: {progress()}")
+
+
+def spawn_true(ctx):
+    """The harness's own spawn: /bin/true, started the way every tool is."""
+    ctx.stats.add(("/bin/true (harness)", "spawn+wait"),
+                  must(ctx.timer.timed([shutil.which("true")], b"{}", {}), "true"))
+
+
+def tight(ctx, ipt, label, l3=False):
+    """One tight-floor setup (tools.IpTight) in a fresh container, recorded as `label`."""
+    c = ctx.host.holder()
+    ipt.prepare(c)
+    try:
+        ctx.stats.add((label, "setup"), must(ipt.setup(c, ipt.script(l3=l3)), "ip -n -batch"))
+    finally:
+        ipt.release(c)
+        c.kill()
 
 
 def phase_cni(ctx):
@@ -290,10 +309,11 @@ def phase_concurrent(ctx):
     os.sync()
     dup_report = ctx.dups
 
-    def record(tool, op, ns, fails):
+    def record(tool, op, ns, fails, cpu_ns):
         if fails:
             raise RuntimeError(f"{tool} {op}: {len(fails)} of {n} failed, e.g.:\n{fails[0]}")
         S.t.setdefault((tool, op), []).append(ns)
+        S.cpu.setdefault((tool, op), []).append(cpu_ns)
 
     def check_unique(tool, ctrs):
         addrs = []
@@ -311,14 +331,14 @@ def phase_concurrent(ctx):
         ctrs = [host.holder() for _ in range(n)]
         ids = [cid() for _ in range(n)]
         jobs = [(ours.argv("createRuntime"), ours.state_json(i, c.pid, "creating"), {}) for c, i in zip(ctrs, ids)]
-        ns, fails, _ = concurrent(jobs, [None] * n)
-        record("ours", f"{n} setups at once", ns, fails)
+        ns, fails, _, cpu = concurrent(jobs, [None] * n)
+        record("ours", f"{n} setups at once", ns, fails, cpu)
         check_unique("ours", ctrs)
         for c in ctrs:
             c.kill()
         jobs = [(ours.argv("poststop"), ours.state_json(i, None, "stopped"), {}) for i in ids]
-        ns, fails, _ = concurrent(jobs, [None] * n)
-        record("ours", f"{n} teardowns at once (netns gone)", ns, fails)
+        ns, fails, _, cpu = concurrent(jobs, [None] * n)
+        record("ours", f"{n} teardowns at once (netns gone)", ns, fails, cpu)
         left = os.listdir(os.path.join(ours.state, "networks", ours.network, "leases"))
         if [x for x in left if not x.startswith(".")]:
             raise RuntimeError(f"ours: leases left after {n} poststops: {left[:5]}")
@@ -327,12 +347,12 @@ def phase_concurrent(ctx):
         ctrs = [host.holder() for _ in range(n)]
         ids = [cid() for _ in range(n)]
         jobs = [(cni.argv(), cni.conf, cni.env("ADD", i, c.path)) for c, i in zip(ctrs, ids)]
-        ns, fails, _ = concurrent(jobs, [None] * n)
-        record("CNI macvlan+host-local", f"{n} setups at once", ns, fails)
+        ns, fails, _, cpu = concurrent(jobs, [None] * n)
+        record("CNI macvlan+host-local", f"{n} setups at once", ns, fails, cpu)
         check_unique("CNI macvlan+host-local", ctrs)
         jobs = [(cni.argv(), cni.conf, cni.env("DEL", i, c.path)) for c, i in zip(ctrs, ids)]
-        ns, fails, _ = concurrent(jobs, [None] * n)
-        record("CNI macvlan+host-local", f"{n} teardowns at once (netns alive)", ns, fails)
+        ns, fails, _, cpu = concurrent(jobs, [None] * n)
+        record("CNI macvlan+host-local", f"{n} teardowns at once (netns alive)", ns, fails, cpu)
         for c in ctrs:
             c.kill()
 
@@ -341,23 +361,34 @@ def phase_concurrent(ctx):
         ids = [cid() for _ in range(n)]
         opts = [nv.options(i, 1000 + k) for k, i in enumerate(ids)]
         jobs = [(nv.argv("setup", c.path), o, nv.env()) for c, o in zip(ctrs, opts)]
-        ns, fails, _ = concurrent(jobs, [None] * n)
-        record("netavark", f"{n} setups at once", ns, fails)
+        ns, fails, _, cpu = concurrent(jobs, [None] * n)
+        record("netavark", f"{n} setups at once", ns, fails, cpu)
         jobs = [(nv.argv("teardown", c.path), o, nv.env()) for c, o in zip(ctrs, opts)]
-        ns, fails, _ = concurrent(jobs, [None] * n)
-        record("netavark", f"{n} teardowns at once (netns alive)", ns, fails)
+        ns, fails, _, cpu = concurrent(jobs, [None] * n)
+        record("netavark", f"{n} teardowns at once (netns alive)", ns, fails, cpu)
         for c in ctrs:
             c.kill()
 
     def r_ip():
         ctrs = [host.holder() for _ in range(n)]
         jobs = [(["ip", "-batch", "-"], ipb.script(1000 + k), ipb.env()) for k in range(n)]
-        ns, fails, _ = concurrent(jobs, [c.fd for c in ctrs])
-        record("ip -batch (floor)", f"{n} setups at once", ns, fails)
+        ns, fails, _, cpu = concurrent(jobs, [c.fd for c in ctrs])
+        record("ip -batch (floor)", f"{n} setups at once", ns, fails, cpu)
         for c in ctrs:
             c.kill()
 
-    tasks = [r_ours, r_cni, r_nv, r_ip]
+    def r_tight():
+        ctrs = [host.holder() for _ in range(n)]
+        for c in ctrs:
+            ctx.ipt.prepare(c)
+        jobs = [(ctx.ipt.argv(c), ctx.ipt.script(1000 + k), ctx.ipt.env()) for k, c in enumerate(ctrs)]
+        ns, fails, _, cpu = concurrent(jobs, [None] * n)
+        record(TIGHT, f"{n} setups at once", ns, fails, cpu)
+        for c in ctrs:
+            ctx.ipt.release(c)
+            c.kill()
+
+    tasks = [r_ours, r_cni, r_nv, r_ip, r_tight]
     waited = 0.0
     for i in range(ctx.args.concurrent_rounds):
         ctx.rng.shuffle(tasks)
@@ -489,3 +520,34 @@ def summarize_strace(lines):
         "top": [(k, v[0], v[1] * 1e3) for k, v in top],
         "threads": len({e[1] for e in events}),
     }
+
+
+# --------------------------------------------------------------------------------------------
+# ipvlan, in the VM's kernel (bench.py --vm)
+
+
+def phase_vm(ctx):
+    """ipvlan L2 and L3, interleaved: our setup and teardown (netns gone), CNI ipvlan ADD and DEL
+    (netns alive, then gone), the tight floor, and /bin/true (the harness's spawn)."""
+    S, host = ctx.stats, ctx.host
+    tasks = []
+    for mode, t in ctx.vm.items():
+        def t_ours(t=t, mode=mode):
+            cycle(ctx, t["ours"], f"ours, ipvlan {mode}")
+
+        def t_cni(t=t, mode=mode):
+            c = host.holder()
+            id_ = cid()
+            S.add((f"CNI ipvlan+host-local, {mode}", "setup"), must(t["cni"].add(c, id_), "CNI ipvlan ADD"))
+            S.add((f"CNI ipvlan+host-local, {mode}", "teardown (netns alive)"),
+                  must(t["cni"].delete(c.path, id_), "CNI ipvlan DEL"))
+            c.kill()
+
+        def t_tight(t=t, mode=mode):
+            tight(ctx, t["tight"], f"{TIGHT}, {mode}", l3=mode != "l2")
+
+        tasks += [t_ours, t_cni, t_tight]
+
+    tasks.append(lambda: spawn_true(ctx))
+    iters = ctx.args.iterations
+    interleave(ctx, tasks, iters, "VM", lambda: "")

@@ -1,7 +1,8 @@
 """How the benchmark drives each contender: ipvlan-hook as runc runs a hook (`Ours`), the CNI
 macvlan plugin with host-local IPAM (`Cni`), ipvlan-hook as a CNI runtime runs it, as the plugin
 or as the macvlan plugin's IPAM (`CniOurs`), netavark (`Netavark`) and the `ip -batch` floor
-(`IpBatch`), plus the networks they are given and the lease stores' disk formats for the scale
+(`IpBatch`) and its tight form (`IpTight`), plus the networks they are given and the lease
+stores' disk formats for the scale
 phase. Kept apart from the phases so that a phase says what it measures and this file how each
 tool is started; every tool spawns through the context's Timer (harness.py)."""
 
@@ -27,6 +28,8 @@ NET_CNI, NET_CNI_IPAM = "benchcni", "benchipam"
 # How the report names the CNI phase's contenders.
 CNI_OURS, CNI_OUR_IPAM, CNI_HOST_LOCAL = "ours, CNI plugin", "CNI macvlan + our IPAM", "CNI macvlan+host-local"
 CNI_SCALE_SUBNET = "10.60.0.0/16"
+# How the report names the tight floor (IpTight).
+TIGHT = "ip -n -batch (tight floor)"
 
 
 class Ours:
@@ -80,7 +83,7 @@ class Ours:
 
 
 class Cni:
-    def __init__(self, timer, name, data_dir, v4, v6=None):
+    def __init__(self, timer, name, data_dir, v4, v6=None, plugin="macvlan", master="p0", mode="bridge"):
         ranges = [[{"subnet": v4, "gateway": str(ipaddress.ip_network(v4)[1])}]]
         routes = [{"dst": "0.0.0.0/0"}]
         if v6:
@@ -89,18 +92,19 @@ class Cni:
         self.timer = timer
         self.name = name
         self.data_dir = data_dir
+        self.plugin = f"{CNI_DIR}/{plugin}"
         self.cni_path = CNI_DIR
         self.conf = json.dumps({
             "cniVersion": "1.0.0",
             "name": name,
-            "type": "macvlan",
-            "master": "p0",
-            "mode": "bridge",
+            "type": plugin,
+            "master": master,
+            "mode": mode,
             "ipam": {"type": "host-local", "dataDir": data_dir, "ranges": ranges, "routes": routes},
         }).encode()
 
     def argv(self):
-        return [f"{CNI_DIR}/macvlan"]
+        return [self.plugin]
 
     def env(self, cmd, id_, netns):
         return {"CNI_COMMAND": cmd, "CNI_CONTAINERID": id_, "CNI_NETNS": netns,
@@ -130,9 +134,6 @@ class CniOurs(Cni):
             conf = ours
             self.plugin = os.path.join(plugin_dir, "ipvlan-hook")
         self.conf = json.dumps({"cniVersion": "1.0.0", "name": name, **conf}).encode()
-
-    def argv(self):
-        return [self.plugin]
 
 
 class Netavark:
@@ -227,6 +228,74 @@ class IpBatch:
         return self._in(ctr, ["ip", "link", "del", "dev", "eth0"], None)
 
 
+class IpTight:
+    """The tight floor (issue 17): exactly the requests a setup needs, and nothing the harness
+    does for `ip`. `ip -n CONTAINER -batch -` is started in the host netns like ours; the
+    container's netns is named and knows the host's netns id before the timing starts; the
+    script is `link add ... link-netnsid N`, `addr add`, `link set up`, `route add default`."""
+
+    NSID = 1
+
+    def __init__(self, timer, host, v4, kind="macvlan mode bridge", parent=None):
+        self.timer = timer
+        self.host_name = host.name
+        self.parent = parent or host.parent_index
+        self.kind = kind
+        self.v4 = ipaddress.ip_network(v4)
+        self.n = 0
+
+    def prepare(self, ctr):
+        """Untimed: name the container's netns and give it the host netns' id."""
+        ctr.name = f"bench-ctr-{os.getpid()}-{ctr.pid}"
+        sh("ip", "netns", "attach", ctr.name, str(ctr.pid))
+        sh("ip", "-n", ctr.name, "netns", "set", self.host_name, str(self.NSID))
+
+    def release(self, ctr):
+        sh("ip", "netns", "del", ctr.name)
+
+    def script(self, k=None, l3=False):
+        if k is None:
+            self.n = (self.n + 1) % 60000
+            k = self.n
+        route = "route add default dev eth0" if l3 else f"route add default via {self.v4[1]} dev eth0"
+        return (f"link add link if{self.parent} link-netnsid {self.NSID} name eth0 type {self.kind}\n"
+                f"addr add {self.v4[2 + k]}/{self.v4.prefixlen} dev eth0\n"
+                "link set eth0 up\n"
+                f"{route}\n").encode()
+
+    def argv(self, ctr):
+        return ["ip", "-n", ctr.name, "-batch", "-"]
+
+    def env(self):
+        return {"PATH": SYS_PATH}
+
+    def setup(self, ctr, script):
+        return self.timer.timed(self.argv(ctr), script, self.env())
+
+
+def make_vm_tools(ctx):
+    """bench.py --vm: ipvlan L2 on p0 and L3 on q0 (a parent's slaves share one mode), for ours,
+    the CNI ipvlan plugin with host-local, and the tight floor; into ctx.vm, keyed by mode."""
+    base, timer, host = ctx.host.base, ctx.timer, ctx.host
+    ctx.etc = os.path.join(base, "etc")
+    ctx.state = os.path.join(base, "state")
+    bundle_cfg = json.load(open(os.path.join(HERE, "oci-config.json")))
+    hook = [ctx.binary, "--config-dir", ctx.etc, "--state-dir", ctx.state]
+    cni_dir = os.path.join(base, "cni")
+    ctx.vm = {}
+    for k, (mode, parent) in enumerate([("l2", "p0"), ("l3", "q0")]):
+        net = f"vm{mode}"
+        sh(*hook, "network", "create", net, "--driver", "ipvlan", "--mode", mode, "--parent", parent,
+           "--subnet", f"10.{70 + k}.0.0/16")
+        ctx.vm[mode] = {
+            "ours": Ours(timer, ctx.binary, ctx.etc, ctx.state, net, bundle_cfg),
+            "cni": Cni(timer, f"cni{mode}", cni_dir, f"10.{80 + k}.0.0/16", plugin="ipvlan", master=parent,
+                       mode=mode),
+            "tight": IpTight(timer, host, f"10.{90 + k}.0.0/16", kind=f"ipvlan mode {mode}",
+                             parent=host.parents[parent]),
+        }
+
+
 def make_tools(ctx):
     """Create our networks and every contender on the started host, into the context."""
     base, timer = ctx.host.base, ctx.timer
@@ -236,7 +305,7 @@ def make_tools(ctx):
     bundle_cfg = json.load(open(os.path.join(HERE, "oci-config.json")))
     hook = [ctx.binary, "--config-dir", ctx.etc, "--state-dir", ctx.state]
     sh(*hook, "network", "create", NET4, "--driver", "macvlan", "--parent", "p0", "--subnet", "10.10.0.0/16")
-    sh(*hook, "network", "create", NET4_SECOND, "--driver", "macvlan", "--parent", "p0", "--subnet", "10.14.0.0/16")
+    sh(*hook, "network", "create", NET4_SECOND, "--driver", "macvlan", "--parent", "p0", "--subnet", "10.16.0.0/16")
     sh(*hook, "network", "create", NET4_TMPFS, "--driver", "macvlan", "--parent", "p0", "--subnet", "10.12.0.0/16")
     sh(*hook, "network", "create", NET_DUAL, "--driver", "macvlan", "--parent", "p0",
        "--subnet", "10.11.0.0/16", "--subnet", "fd11::/64")
@@ -264,6 +333,7 @@ def make_tools(ctx):
     ctx.nvd = Netavark(timer, "nvd", nv_dir, "10.31.0.0/16", "fd31::/64")
     ctx.ipb = IpBatch(timer, ctx.host, "10.40.0.0/16")
     ctx.ipbd = IpBatch(timer, ctx.host, "10.41.0.0/16", "fd41::/64")
+    ctx.ipt = IpTight(timer, ctx.host, "10.42.0.0/16")
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,7 +11,11 @@
 #   IPVLAN_VM_CACHE      where kernels are kept (default: /var/cache/ipvlan-hook-vm)
 #   IPVLAN_VM_TIMEOUT    seconds before the VM is killed (default: 600)
 #   IPVLAN_VM_MEM        VM memory in MiB (default: 1024)
-# Exits 0 only when the VM reports that every test executable passed.
+#   IPVLAN_VM_EXTRA      a bash file sourced while the image is built, after the binaries
+#                        are in it: it may copy more (copy_elf, copy_file, $root) and write
+#                        $root/etc/ipvlan-vm/command, a script the VM runs instead of the test
+#                        executables (no tests are built then); bench/vm.sh uses it
+# Exits 0 only when the VM reports that every test executable (or the command) passed.
 set -Eeuo pipefail  # -E: the ERR trap below also fires inside functions
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -140,8 +144,12 @@ build_crate() {
 	# Optimised binaries (profile vm): the tests run them hundreds of times on an emulated CPU.
 	build_json=$(cd "$crate_dir" && cargo build --profile vm --bins --message-format=json-render-diagnostics) ||
 		die "cargo build failed"
-	test_json=$(cd "$crate_dir" && cargo test --no-run --message-format=json-render-diagnostics) ||
-		die "cargo test --no-run failed"
+	if [[ -n ${IPVLAN_VM_EXTRA:-} ]]; then
+		test_json=
+	else
+		test_json=$(cd "$crate_dir" && cargo test --no-run --message-format=json-render-diagnostics) ||
+			die "cargo test --no-run failed"
+	fi
 	# One "bin<TAB>NAME<TAB>PATH" or "test<TAB>KIND/NAME<TAB>PATH" line each: binaries
 	# from the vm-profile build only (cargo test builds debug ones too), tests from cargo test.
 	executables=$(python3 -c '
@@ -149,6 +157,8 @@ import json, sys
 found = set()
 for line in filter(str.strip, sys.stdin):
     source, _, text = line.partition("\t")
+    if not text.strip():
+        continue  # no tests built (IPVLAN_VM_EXTRA)
     msg = json.loads(text)
     exe = msg.get("executable")
     if msg.get("reason") != "compiler-artifact" or not exe:
@@ -166,7 +176,7 @@ for row in sorted(found):
 	test_exes=$(awk -F '\t' '$1 == "test" { print $2 "\t" $3 }' <<<"$executables")
 	[[ -n $hook_bin && -n $run_bin ]] || die "cargo built no ipvlan-hook or ipvlan-run binary"
 	[[ $hook_bin$run_bin != *$'\n'* ]] || die "cargo reported several ipvlan-hook or ipvlan-run binaries"
-	[[ -n $test_exes ]] || die "cargo built no test executable"
+	[[ -n $test_exes || -n ${IPVLAN_VM_EXTRA:-} ]] || die "cargo built no test executable"
 }
 
 # Copies a file to the same absolute path under $root.  Its directory is
@@ -213,7 +223,9 @@ build_initramfs() {
 
 	copy_elf "$hook_bin"
 	copy_elf "$run_bin"
-	while IFS=$'\t' read -r name path; do copy_elf "$path"; done <<<"$test_exes"
+	while IFS=$'\t' read -r name path; do
+		[[ -z $path ]] || copy_elf "$path"
+	done <<<"$test_exes"
 	# Tests run iproute2: busybox's ip lacks ipvlan, vlan and most options.
 	copy_elf "$(command -v ip)"
 	# Debian's busybox ash runs its own applets before anything in PATH, so
@@ -263,6 +275,10 @@ for applet in sys.stdin.read().split():
 		: >"$root/etc/ipvlan-vm/args"
 	fi
 	install -m 755 "$here/init" "$root/init"
+	if [[ -n ${IPVLAN_VM_EXTRA:-} ]]; then
+		# shellcheck source=/dev/null
+		. "$IPVLAN_VM_EXTRA"
+	fi
 
 	(cd "$root" && find . -print0 | cpio --null -o -H newc --owner=0:0 --quiet) |
 		gzip -1 >"$vm_dir/initrd.gz"
