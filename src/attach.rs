@@ -5,16 +5,18 @@
 //! early: it does every step and reports every error.
 //!
 //! Per attachment, in order: parent link, leases, the slave made straight into the netns under
-//! a temporary name; then one visit to the netns for all of them (socket, indexes, sysctls);
-//! then per attachment: final name, addresses, up; last the default routes of the winners.
+//! its final name (a temporary one only where that name is taken there); then one visit to the
+//! netns for all of them (socket, indexes, replacing what a temporary name stood in for,
+//! sysctls); then per attachment: addresses, up with the container id as alias; last the
+//! default routes of the winners.
 
 use std::net::IpAddr;
 
 use crate::error::{Context, Error, Errors, Result};
 use crate::ipam::{self, Lease, LeaseStore, Owner, Request};
 use crate::link::{Driver, LinkKind, Mac};
-use crate::netlink::{Rtnl, SlaveSpec};
-use crate::netns::{Netns, Visit, write_sysctl};
+use crate::netlink::{Link, Rtnl, SlaveSpec};
+use crate::netns::{Netns, write_sysctl};
 use crate::network::{Network, announce, host_access, parent};
 
 /// What a front door asks for one interface of a container, its network named but not yet
@@ -116,24 +118,7 @@ pub fn setup(
     netns: &Netns,
 ) -> Result<Vec<Vec<Lease>>> {
     check(atts)?;
-    // The one visit to the netns (on this thread, netns.rs) comes once the new links exist:
-    // then it opens the socket for every later request, finds each link's index and writes
-    // its sysctls, which only a writer inside the netns can set (they follow the link through
-    // its rename).
-    let v6: Vec<bool> = atts.iter().map(|a| a.network.has_family(true)).collect();
-    netns.run_later(
-        move |tmp: Vec<String>| {
-            let ns = Rtnl::current()?;
-            let mut links = Vec::with_capacity(tmp.len());
-            for (name, has_v6) in tmp.iter().zip(v6) {
-                let index = ns.link(name)?.map(|l| l.index);
-                let sysctls = index.map(|_| link_sysctls(name, has_v6));
-                links.push((name.clone(), index, sysctls));
-            }
-            Ok((ns, links))
-        },
-        |visit| transaction(rtnl, container, owner, atts, netns, visit),
-    )
+    transaction(rtnl, container, owner, atts, netns)
 }
 
 /// Refusals that need no kernel and no store: before anything is made.
@@ -168,20 +153,12 @@ fn check(atts: &[Attachment]) -> Result<()> {
     Ok(())
 }
 
-/// What the netns visit brings back: the socket there and each link made.
-type Visited = (Rtnl, Vec<NewLink>);
-
-/// A link made for an attachment, as found in the netns: its temporary name, its index (None:
-/// missing) and the outcome of its sysctls (None: not written, as it is missing).
-type NewLink = (String, Option<u32>, Option<Result<()>>);
-
 fn transaction(
     rtnl: &Rtnl,
     container: &str,
     owner: &Owner,
     atts: &[Attachment],
     netns: &Netns,
-    visit: Visit<Vec<String>, Visited>,
 ) -> Result<Vec<Vec<Lease>>> {
     let ns_path = netns.path().display().to_string();
     let mut leases = Vec::with_capacity(atts.len());
@@ -197,22 +174,37 @@ fn transaction(
         &mut leases,
         &mut made,
     );
-    // The visit happens whatever came of the links: the rollback needs its socket.
-    let (err, found) = match (prepared, visit.run_with(made.clone())) {
-        (Ok(()), Ok((ns, links))) => {
+    // The one visit to the netns (on this thread, netns.rs), whatever came of the links: the
+    // rollback needs its socket and their indexes. It opens the socket for every later
+    // request, finds each new link and, when they are all made, gives those under a temporary
+    // name their own and writes the sysctls only a writer inside the netns can set.
+    let visited = netns.run(|| {
+        let ns = Rtnl::current()?;
+        let mut indexes = Vec::with_capacity(made.len());
+        for name in &made {
+            indexes.push(ns.link(name)?.map(|l| l.index));
+        }
+        let named = match &prepared {
+            Ok(()) => name_links(&ns, container, atts, &shims, &made, &indexes, &ns_path),
+            Err(_) => Ok(Vec::new()),
+        };
+        Ok((ns, indexes, named))
+    });
+    let (err, found) = match (prepared, visited) {
+        (Ok(()), Ok((ns, indexes, named))) => {
             // Host access, then the announcement: peers learn a route once the container
             // answers.
-            let done = configure_all(&ns, container, atts, &links, &leases, &ns_path)
+            let done = named
+                .and_then(|named| configure_all(&ns, container, atts, &named, &leases, &ns_path))
                 .and_then(|()| add_host_routes(rtnl, atts, &shims, &leases))
                 .and_then(|()| announce_all(rtnl, atts, &shims, &leases));
             match done {
                 Ok(()) => return Ok(leases),
-                Err(e) => (e, Some((ns, links))),
+                Err(e) => (e, Some((ns, indexes))),
             }
         }
-        (Err(e), Ok(found)) => (e, Some(found)),
-        (Ok(()), Err(e)) => (e, None),
-        (Err(e), Err(_)) => (e, None),
+        (Err(e), Ok((ns, indexes, _))) => (e, Some((ns, indexes))),
+        (Ok(()), Err(e)) | (Err(e), Err(_)) => (e, None),
     };
     let mut errors = Vec::new();
     for ((att, shim), held) in atts.iter().zip(&shims).zip(&leases) {
@@ -227,13 +219,13 @@ fn transaction(
         }
     }
     match found {
-        Some((ns, links)) => {
-            for (tmp, index, _) in links {
+        Some((ns, indexes)) => {
+            for (name, index) in made.iter().zip(indexes) {
                 if let Some(index) = index
                     && let Err(e) = ns.del_link(index)
                 {
                     errors.push(e.context(format!(
-                        "rollback: cannot delete the new link {tmp} in netns {ns_path}"
+                        "rollback: cannot delete the new link {name} in netns {ns_path}"
                     )));
                 }
             }
@@ -278,8 +270,10 @@ fn unannounce_addrs(rtnl: &Rtnl, net: &Network, addrs: &[IpAddr]) -> Result<()> 
 type Attached = (Option<host_access::Shim>, u32);
 
 /// For each attachment in order: its parent (and the host's link to the network, with host
-/// access), its leases, its slave under a temporary name in the netns. `shims`, `leases` and
-/// `made` grow as they are taken, for the rollback.
+/// access), its leases, its slave in the netns under its final name, or under a temporary one
+/// when a link there has that name already (the visit then sees whether that link may be
+/// replaced). `shims`, `leases` and `made` (the names the links were made under) grow as they
+/// are taken, for the rollback.
 #[allow(clippy::too_many_arguments)]
 fn prepare(
     rtnl: &Rtnl,
@@ -300,7 +294,6 @@ fn prepare(
         let held = allocate(container, owner, att)?;
         shims.push((shim, parent.index));
         leases.push(held);
-        let tmp = temp_name(i);
         let spec = SlaveSpec {
             driver: net.driver,
             mode: net.mode,
@@ -308,14 +301,23 @@ fn prepare(
             mtu: att.want.mtu.or(net.mtu),
             mac: att.want.mac,
         };
-        rtnl.add_slave(&tmp, &parent, spec, netns)
-            .with_context(|| {
+        let create = |name: &str| {
+            rtnl.add_slave(name, &parent, spec, netns).with_context(|| {
                 format!(
                     "cannot create {} link on parent {} in netns {ns_path}",
                     net.driver, net.parent
                 )
-            })?;
-        made.push(tmp);
+            })
+        };
+        let name = match create(&att.want.ifname) {
+            Err(e) if e.errno() == Some(libc::EEXIST) => {
+                let tmp = temp_name(i);
+                create(&tmp)?;
+                tmp
+            }
+            r => r.map(|()| att.want.ifname.clone())?,
+        };
+        made.push(name);
     }
     Ok(())
 }
@@ -378,28 +380,18 @@ pub fn allocate(container: &str, owner: &Owner, att: &Attachment) -> Result<Vec<
         .with_context(|| format!("container {container}, {ifname} on network {}", net.name))
 }
 
-/// Name, address and raise every new link, then give each family its one default route.
+/// Address every new link and raise it tagged with the container id, then give each family
+/// its one default route. `indexes`: the links' in the netns, in the order of `atts`.
 fn configure_all(
     ns: &Rtnl,
     container: &str,
     atts: &[Attachment],
-    links: &[NewLink],
+    indexes: &[u32],
     leases: &[Vec<Lease>],
     ns_path: &str,
 ) -> Result<()> {
-    let mut indexes = Vec::with_capacity(atts.len());
-    for ((att, (tmp, index, sysctls)), held) in atts.iter().zip(links).zip(leases) {
+    for ((att, &index), held) in atts.iter().zip(indexes).zip(leases) {
         let ifname = att.want.ifname.as_str();
-        let Some(index) = *index else {
-            crate::bail!("new link {tmp} for {ifname} is missing from netns {ns_path}");
-        };
-        if let Some(Err(e)) = sysctls {
-            return Err(Error::msg(format!(
-                "interface {ifname} in netns {ns_path}: {e}"
-            )));
-        }
-        rename(ns, index, container, ifname, ns_path)
-            .with_context(|| format!("cannot rename {tmp} to {ifname} in netns {ns_path}"))?;
         for l in held {
             add_address(ns, index, l, &att.network.parent).with_context(|| {
                 format!(
@@ -408,9 +400,10 @@ fn configure_all(
                 )
             })?;
         }
-        ns.set_up(index)
+        // The tag that marks the link as ours (the kernel ignores it at creation): a setup cut
+        // short before it leaves an untagged link, which `replace` knows for a leftover.
+        ns.set_up_tagged(index, container)
             .with_context(|| format!("cannot bring {ifname} up in netns {ns_path}"))?;
-        indexes.push(index);
     }
     for v6 in [false, true] {
         let Some((i, gateway)) = default_route(atts, leases, v6) else {
@@ -463,35 +456,72 @@ fn default_route(
     best
 }
 
-/// Give the new link its final name, tagged with the container id. A link already named so is
-/// replaced when it is this container's own (an engine restarted, createRuntime ran twice);
-/// anything else there is not ours to touch: in a shared netns (a pod) it may be another
-/// container's interface. Looking only when the name is taken saves a request per setup.
-fn rename(ns: &Rtnl, index: u32, container: &str, ifname: &str, ns_path: &str) -> Result<()> {
-    match ns.rename(index, ifname, container) {
-        Err(e) if e.errno() == Some(libc::EEXIST) => {}
-        r => return r,
-    }
-    let Some(old) = ns.link(ifname)? else {
-        // Gone in between: the name is free now.
-        return ns.rename(index, ifname, container);
-    };
-    if !is_ours(&old, container) {
-        let owner = match (&old.kind, &old.alias) {
-            (Some(k), Some(a)) if k.is_slave() => format!("it belongs to container {a}"),
-            _ => "ipvlan-hook did not create it".to_string(),
+/// Inside the netns, once every link is made: give each link made under a temporary name its
+/// own (`replace`), then write each link's sysctls. The links' indexes, in the order of `atts`;
+/// `indexes` are those found for the names in `made`.
+fn name_links(
+    ns: &Rtnl,
+    container: &str,
+    atts: &[Attachment],
+    shims: &[Attached],
+    made: &[String],
+    indexes: &[Option<u32>],
+    ns_path: &str,
+) -> Result<Vec<u32>> {
+    let mut named = Vec::with_capacity(atts.len());
+    for (((att, (_, parent)), name), index) in atts.iter().zip(shims).zip(made).zip(indexes) {
+        let ifname = att.want.ifname.as_str();
+        let Some(index) = *index else {
+            crate::bail!("new link {name} for {ifname} is missing from netns {ns_path}");
         };
-        crate::bail!(
-            "interface {ifname} already exists in netns {ns_path} ({owner}): give this container's interface another name"
-        );
+        // Made under another name: the final one was taken.
+        if name != ifname {
+            replace(ns, index, container, att, *parent, ns_path)
+                .with_context(|| format!("cannot rename {name} to {ifname} in netns {ns_path}"))?;
+        }
+        link_sysctls(ifname, att.network.has_family(true))
+            .with_context(|| format!("interface {ifname} in netns {ns_path}"))?;
+        named.push(index);
     }
-    ns.del_link(old.index)
-        .with_context(|| format!("cannot replace the old {ifname} in netns {ns_path}"))?;
+    Ok(named)
+}
+
+/// The interface name was taken in the netns: replace the link there if it is this container's
+/// own (an engine restarted, createRuntime ran twice) or the untagged leftover of a setup cut
+/// short (a slave of the network's kind on the same parent, which the tag had not reached yet),
+/// then give the new link `index` the name, tagged with the container id. Anything else there
+/// is not ours to touch: in a shared netns (a pod) it may be another container's interface.
+fn replace(
+    ns: &Rtnl,
+    index: u32,
+    container: &str,
+    att: &Attachment,
+    parent: u32,
+    ns_path: &str,
+) -> Result<()> {
+    let ifname = att.want.ifname.as_str();
+    // None: gone in between, the name is free now.
+    if let Some(old) = ns.link(ifname)? {
+        let leftover = old.alias.is_none()
+            && old.kind == Some(att.network.driver.into())
+            && old.lower == Some(parent);
+        if !leftover && !is_ours(&old, container) {
+            let owner = match (&old.kind, &old.alias) {
+                (Some(k), Some(a)) if k.is_slave() => format!("it belongs to container {a}"),
+                _ => "ipvlan-hook did not create it".to_string(),
+            };
+            crate::bail!(
+                "interface {ifname} already exists in netns {ns_path} ({owner}): give this container's interface another name"
+            );
+        }
+        ns.del_link(old.index)
+            .with_context(|| format!("cannot replace the old {ifname} in netns {ns_path}"))?;
+    }
     ns.rename(index, ifname, container)
 }
 
 /// Did the hook create `link` for `container`?
-fn is_ours(link: &crate::netlink::Link, container: &str) -> bool {
+fn is_ours(link: &Link, container: &str) -> bool {
     link.kind.as_ref().is_some_and(LinkKind::is_slave) && link.alias.as_deref() == Some(container)
 }
 
@@ -543,8 +573,8 @@ fn link_sysctls(ifname: &str, has_v6: bool) -> Result<()> {
     }
 }
 
-/// Random enough to never collide with another hook creating a link at the same instant;
-/// `i` tells a container's attachments apart.
+/// Random enough to never collide with another hook creating a link at the same instant (in a
+/// shared netns); `i` tells a container's attachments apart.
 fn temp_name(i: usize) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

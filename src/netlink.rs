@@ -292,6 +292,12 @@ impl Rtnl {
         self.set_link(LinkUnspec::new_with_index(index).up().build())
     }
 
+    /// Bring a container's new link up and tag it with the container id (the kernel ignores
+    /// an alias at creation), in one request.
+    pub fn set_up_tagged(&self, index: u32, alias: &str) -> Result<()> {
+        self.set_link(LinkUnspec::new_with_index(index).up().alias(alias).build())
+    }
+
     /// Delete a link; one that is already gone is not an error.
     pub fn del_link(&self, index: u32) -> Result<()> {
         let msg = LinkUnspec::new_with_index(index).build();

@@ -90,33 +90,6 @@ impl Netns {
         drop(home);
         result
     }
-
-    /// `run`, prepared now and entered later: `here` runs first and may enter with its input
-    /// through the `Visit` it gets (or drop it: `f` never runs).
-    pub fn run_later<'a, I, T, U>(
-        &'a self,
-        f: impl FnOnce(I) -> Result<T> + 'a,
-        here: impl FnOnce(Visit<'a, I, T>) -> U,
-    ) -> U {
-        here(Visit {
-            netns: self,
-            f: Box::new(f),
-        })
-    }
-}
-
-/// The way into a namespace `Netns::run_later` prepared.
-pub struct Visit<'a, I, T> {
-    netns: &'a Netns,
-    f: Box<dyn FnOnce(I) -> Result<T> + 'a>,
-}
-
-impl<I, T> Visit<'_, I, T> {
-    /// Enter with `input`; return with what `f` made of it.
-    pub fn run_with(self, input: I) -> Result<T> {
-        let f = self.f;
-        self.netns.run(|| f(input))
-    }
 }
 
 /// The namespace the calling thread was in before it entered another: dropping it returns
