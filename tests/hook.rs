@@ -149,14 +149,108 @@ fn setting_up_the_same_container_again_is_idempotent() {
     let ctr = Ns::new();
     let ann = [("ipvlan.network", "net")];
     assert_ok("hook", &host.create("c4", &ctr, &ann));
+    // Created under its final name, tagged with the container id once it is up.
+    assert_eq!(alias(&ctr, "eth0").as_deref(), Some("c4"));
+    let first = index(&ctr, "eth0");
+    // The second run finds eth0 taken by c4's own link: it replaces it.
     assert_ok("hook", &host.create("c4", &ctr, &ann));
     assert_eq!(host.lease_count(), 1);
     let links = ctr.sh("ip -o link");
     assert_eq!(links.matches("eth0").count(), 1, "{links}");
+    assert!(!links.contains("ipvh"), "temporary name left: {links}");
+    assert_ne!(index(&ctr, "eth0"), first, "the old link was not replaced");
+    assert_eq!(alias(&ctr, "eth0").as_deref(), Some("c4"));
     assert!(
         ctr.sh("ip -o -4 addr show dev eth0")
             .contains("10.77.4.2/24")
     );
+}
+
+/// The alias (`IFLA_IFALIAS`) of `ifname` in `ns`, if it has one.
+fn alias(ns: &Ns, ifname: &str) -> Option<String> {
+    let line = ns.sh(&format!("ip -o link show dev {ifname}"));
+    let (_, rest) = line.split_once(" alias ")?;
+    rest.split_whitespace().next().map(str::to_string)
+}
+
+/// The index of `ifname` in `ns`.
+fn index(ns: &Ns, ifname: &str) -> String {
+    ns.sh(&format!("ip -o link show dev {ifname} | cut -d: -f1"))
+        .trim()
+        .to_string()
+}
+
+/// A setup cut short between the link's creation and its link-up leaves it untagged under the
+/// container's interface name, in a netns that outlives the container: the retry replaces it
+/// when it is a slave of the network's kind on the network's parent, and refuses any other
+/// untagged link of that name, leaving nothing of its own behind.
+#[test]
+fn a_retry_replaces_the_untagged_leftover_of_a_setup_cut_short_and_nothing_else() {
+    let host = Host::with_network("leftover", &["--subnet", "10.77.14.0/24"]);
+    let netns = Ns::new(); // pre-created: it outlives the container
+    let bundle = host.dir().join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    let config = serde_json::json!({
+        "ociVersion": "1.0.2",
+        "linux": {"namespaces": [{"type": "network", "path": netns.netns_path()}]}
+    });
+    std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
+    let ann = [("ipvlan.network", "net")];
+    let create = || {
+        host.oci_hook(
+            "createRuntime",
+            &state_json("c14", Some(netns.pid()), &bundle, &ann),
+        )
+    };
+    let leftover = |parent: &str| {
+        host.ns.sh(&format!(
+            "ip link add link {parent} name eth0 netns {} type {}",
+            netns.pid(),
+            driver()
+        ));
+    };
+
+    // Untagged, same kind, same parent, holding the address the lease gives (the first of the
+    // subnet): the leftover is replaced.
+    leftover("p0");
+    netns.sh("ip addr add 10.77.14.2/24 dev eth0");
+    let old = index(&netns, "eth0");
+    assert_ok("hook", &create());
+    let links = netns.sh("ip -o link");
+    assert_eq!(links.matches("eth0").count(), 1, "{links}");
+    assert!(!links.contains("ipvh"), "temporary name left: {links}");
+    assert_ne!(index(&netns, "eth0"), old, "the leftover is still there");
+    assert_eq!(alias(&netns, "eth0").as_deref(), Some("c14"));
+    let addr = netns.sh("ip -o -4 addr show dev eth0");
+    assert!(addr.contains("10.77.14.2/24"), "{addr}");
+    let link = netns.sh("ip -o link show dev eth0");
+    assert!(link.contains(",UP"), "{link}");
+    assert_eq!(host.lease_count(), 1);
+
+    assert_ok(
+        "hook",
+        &host.oci_hook("poststop", &state_json("c14", None, &bundle, &ann)),
+    );
+    assert!(!netns.sh("ip -o link").contains("eth0"));
+    assert_eq!(host.lease_count(), 0);
+
+    // Untagged, but on another parent (p1, the veth's other end): not ours to touch.
+    leftover("p1");
+    let before = netns.sh("ip -o link");
+    let foreign = index(&netns, "eth0");
+    let out = create();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("interface eth0 already exists in netns")
+            && err.contains("ipvlan-hook did not create it"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert_eq!(host.lease_count(), 0, "the lease must be released");
+    assert_eq!(netns.sh("ip -o link"), before, "a link was left or touched");
+    assert_eq!(index(&netns, "eth0"), foreign);
+    assert_eq!(alias(&netns, "eth0"), None);
 }
 
 #[test]
@@ -165,20 +259,19 @@ fn failure_after_the_lease_rolls_everything_back() {
     let ctr = Ns::new();
     // eth0 is already taken in the container by a link that is not ours: renaming must fail.
     ctr.sh("ip link add eth0 type veth peer name other");
+    let before = ctr.sh("ip -o link");
     let out = host.create("c5", &ctr, &[("ipvlan.network", "net")]);
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(
-        err.contains("interface eth0 already exists in netns"),
+        err.contains("interface eth0 already exists in netns")
+            && err.contains("ipvlan-hook did not create it"),
         "{err}"
     );
     assert_eq!(host.lease_count(), 0, "lease must be released on rollback");
+    // No link made under a temporary name is left, and the veth that was there is untouched.
     let links = ctr.sh("ip -o link");
-    assert!(
-        !links.contains("ipvh") && !links.contains("macvlan"),
-        "temporary link left: {links}"
-    );
-    // The veth that was there is untouched.
+    assert_eq!(links, before, "temporary link left or the veth touched");
     assert!(links.contains("eth0@other"), "{links}");
 }
 
@@ -337,7 +430,9 @@ fn containers_sharing_a_netns_never_touch_each_others_links() {
     let b = [("ipvlan.network", "net"), ("ipvlan.ifname", "eth1")];
     assert_ok("hook", &run("createRuntime", "a", &a));
 
-    // B asking for A's interface name is refused, and A's link and lease stay.
+    // B asking for A's interface name is refused, A's link and lease stay, and B leaves
+    // nothing: no link under a temporary name, no lease.
+    let before = pod.sh("ip -o link");
     let out = run("createRuntime", "b", &a);
     assert!(!out.status.success());
     assert!(
@@ -345,6 +440,8 @@ fn containers_sharing_a_netns_never_touch_each_others_links() {
         "{}",
         text(&out.stderr)
     );
+    assert_eq!(pod.sh("ip -o link"), before);
+    assert_eq!(alias(&pod, "eth0").as_deref(), Some("a"));
     assert!(
         pod.sh("ip -o -4 addr show dev eth0")
             .contains("10.77.13.2/24")
