@@ -330,13 +330,13 @@ def phase_concurrent(ctx):
     def r_ours():
         ctrs = [host.holder() for _ in range(n)]
         ids = [cid() for _ in range(n)]
-        jobs = [(ours.argv("createRuntime"), ours.state_json(i, c.pid, "creating"), {}) for c, i in zip(ctrs, ids)]
+        jobs = [(ours.argv("createRuntime"), ours.state_json(i, c.pid, "creating"), ours.env()) for c, i in zip(ctrs, ids)]
         ns, fails, _, cpu = concurrent(jobs, [None] * n)
         record("ours", f"{n} setups at once", ns, fails, cpu)
         check_unique("ours", ctrs)
         for c in ctrs:
             c.kill()
-        jobs = [(ours.argv("poststop"), ours.state_json(i, None, "stopped"), {}) for i in ids]
+        jobs = [(ours.argv("poststop"), ours.state_json(i, None, "stopped"), ours.env()) for i in ids]
         ns, fails, _, cpu = concurrent(jobs, [None] * n)
         record("ours", f"{n} teardowns at once (netns gone)", ns, fails, cpu)
         left = os.listdir(os.path.join(ours.state, "networks", ours.network, "leases"))
@@ -416,7 +416,8 @@ def phase_strace(ctx, runs=7):
         id_ = cid()
         trace = os.path.join(host.base, f"strace-{k}.txt")
         argv = ["strace", "-f", "-ttt", "-T", "-o", trace] + ours.argv("createRuntime")
-        p = subprocess.run(argv, input=ours.state_json(id_, c.pid, "creating"), capture_output=True, env={})
+        p = subprocess.run(argv, input=ours.state_json(id_, c.pid, "creating"), capture_output=True,
+                           env=ours.env())
         c.kill()
         must(ours.teardown(id_), "poststop after strace")
         if p.returncode != 0:

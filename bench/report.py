@@ -282,9 +282,11 @@ def write_report(ctx, plot_ok):
     L.append("")
     L.append(harness.__doc__.split("How it measures", 1)[1].strip().replace("\n- ", "\n\n- "))
     L.append("")
-    L.append("- ours: `ipvlan-hook --config-dir C --state-dir S hook createRuntime` with the OCI state "
-             "(pid of the netns holder, `ipvlan.network=NET`, a bundle whose config.json is `runc spec`'s) "
-             "on stdin and an empty environment, as runc runs a hook; `hook poststop` after the holder "
+    L.append("- ours: `ipvlan-hook hook createRuntime`, the command line of the packaged hooks.d and "
+             "config.json hooks, with the OCI state (pid of the netns holder, `ipvlan.network=NET`, a bundle "
+             "whose config.json is `runc spec`'s) on stdin and an environment of just "
+             "`IPVLAN_HOOK_CONFIG_DIR` and `IPVLAN_HOOK_STATE_DIR` (a hooks.d file's `env`), as runc runs a "
+             "hook; `hook poststop` after the holder "
              "was killed (the runtime-made netns died with the container: only the lease is left to "
              "release). `ours, pre-created netns`: the bundle names a netns bind mount (`ip netns attach`), "
              "which outlives the container, so poststop deletes the link as well: the same work as CNI DEL. "

@@ -51,7 +51,12 @@ class Ours:
             json.dump(cfg, f, indent="\t")
 
     def argv(self, stage):
-        return [self.bin, "--config-dir", self.config, "--state-dir", self.state, "hook", stage]
+        """As runtimes run it (hooks.d, config.json): `hook STAGE`, the directories in `env()`."""
+        return [self.bin, "hook", stage]
+
+    def env(self):
+        """A hook's whole environment, as a hooks.d file's `env` would set it."""
+        return {"IPVLAN_HOOK_CONFIG_DIR": self.config, "IPVLAN_HOOK_STATE_DIR": self.state}
 
     def state_json(self, id_, pid, status, network=None):
         """`network`: a name (`ipvlan.network`), or a list of them (`ipvlan.networks`)."""
@@ -71,15 +76,15 @@ class Ours:
         return json.dumps(s).encode()
 
     def setup(self, ctr, id_, network=None):
-        return self.timer.timed(self.argv("createRuntime"), self.state_json(id_, ctr.pid, "creating", network), env={})
+        return self.timer.timed(self.argv("createRuntime"), self.state_json(id_, ctr.pid, "creating", network), self.env())
 
     def teardown(self, id_, network=None):
-        return self.timer.timed(self.argv("poststop"), self.state_json(id_, None, "stopped", network), env={})
+        return self.timer.timed(self.argv("poststop"), self.state_json(id_, None, "stopped", network), self.env())
 
     def noop(self, ctr):
         s = json.dumps({"ociVersion": "1.0.2-dev", "id": cid(), "status": "creating",
                         "pid": ctr.pid, "bundle": self.bundle, "annotations": {}}).encode()
-        return self.timer.timed(self.argv("createRuntime"), s, env={})
+        return self.timer.timed(self.argv("createRuntime"), s, self.env())
 
 
 class Cni:

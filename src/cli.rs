@@ -79,18 +79,14 @@ pub enum Command {
 
 /// Parse, dispatch, and return the process exit status.
 pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
-    // The only other threads are short visits to a network namespace: one malloc arena for
-    // all of them spares each a 64 MiB reservation of its own and the page faults after it.
-    // SAFETY: mallopt only tunes glibc's allocator; no other thread exists yet.
-    #[cfg(target_env = "gnu")]
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-    }
     let args: Vec<std::ffi::OsString> = args.into_iter().collect();
     // A CNI runtime runs the plugin without arguments and says what to do in CNI_COMMAND; a
     // command line always has a subcommand, so neither door can be taken for the other.
     if args.len() == 1 && std::env::var_os("CNI_COMMAND").is_some() {
         return crate::commands::cni::main();
+    }
+    if let Some((stage, dirs)) = hook_args(&args) {
+        return finish(hook::run(stage, &dirs, std::io::stdin().lock()).map(|()| 0));
     }
     let cli = Cli::parse_from(args);
     let dirs = Dirs {
@@ -105,6 +101,34 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
         Command::Run(args) => run::run(args, &dirs),
         Command::Doctor(args) => doctor::run(args, &dirs),
     };
+    finish(result)
+}
+
+/// `hook STAGE`, the command runtimes run at every container start and stop, read without
+/// clap: building clap's whole command tree cost a hook with nothing to do a tenth of its time
+/// (docs/benchmark-notes.md). Anything else, including a directory variable set but empty
+/// (which the command line refuses), goes through clap.
+fn hook_args(args: &[std::ffi::OsString]) -> Option<(Stage, Dirs)> {
+    let [_, command, stage] = args else {
+        return None;
+    };
+    if command != "hook" {
+        return None;
+    }
+    let stage = <Stage as clap::ValueEnum>::from_str(stage.to_str()?, false).ok()?;
+    let dir = |env: &str, default: &str| match std::env::var_os(env) {
+        Some(v) if v.is_empty() => None,
+        v => Some(v.map_or_else(|| PathBuf::from(default), PathBuf::from)),
+    };
+    let dirs = Dirs {
+        config: dir(dirs::CONFIG_ENV, dirs::DEFAULT_CONFIG)?,
+        state: dir(dirs::STATE_ENV, dirs::DEFAULT_STATE)?,
+    };
+    Some((stage, dirs))
+}
+
+/// The exit status of a command's result; an error goes to stderr.
+fn finish(result: Result<i32>) -> i32 {
     result.unwrap_or_else(|e| {
         crate::log_line(&format!("ipvlan-hook: {e}\n"));
         1
