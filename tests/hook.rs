@@ -462,3 +462,48 @@ fn containers_sharing_a_netns_never_touch_each_others_links() {
     assert!(!pod.sh("ip -o link").contains("eth0"));
     assert_eq!(host.lease_count(), 0);
 }
+
+/// The binary starts without std's runtime (src/main.rs) and does for itself what a hook needs
+/// of it: a runtime that closed the hook's stdio, or stopped reading its stderr, gets a clean
+/// exit status, never a hook killed by SIGPIPE or writing into a file it opened.
+#[test]
+fn closed_stdio_and_a_reader_gone() {
+    use std::io::Write;
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    use std::process::{Command, Stdio};
+
+    // stdin, stdout and stderr all closed: stdin reads as empty, and says so on a stderr that
+    // goes nowhere.
+    let mut cmd = Command::new(hook_bin());
+    cmd.args(["hook", "createRuntime"]);
+    // SAFETY: close(2) is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            for fd in 0..3 {
+                libc::close(fd);
+            }
+            Ok(())
+        });
+    }
+    let status = cmd.status().expect("run the hook");
+    assert_eq!(status.code(), Some(1), "{status:?}");
+
+    // A reader gone: the error message meets EPIPE, and the hook still exits 1.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut child = Command::new(hook_bin())
+        .args(["hook", "createRuntime"])
+        .stdin(Stdio::piped())
+        .stderr(writer)
+        .spawn()
+        .expect("run the hook");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"{not json")
+        .expect("write the state");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.signal(), None, "killed: {status:?}");
+    assert_eq!(status.code(), Some(1), "{status:?}");
+}
