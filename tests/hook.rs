@@ -188,13 +188,7 @@ fn index(ns: &Ns, ifname: &str) -> String {
 fn a_retry_replaces_the_untagged_leftover_of_a_setup_cut_short_and_nothing_else() {
     let host = Host::with_network("leftover", &["--subnet", "10.77.14.0/24"]);
     let netns = Ns::new(); // pre-created: it outlives the container
-    let bundle = host.dir().join("bundle");
-    std::fs::create_dir_all(&bundle).unwrap();
-    let config = serde_json::json!({
-        "ociVersion": "1.0.2",
-        "linux": {"namespaces": [{"type": "network", "path": netns.netns_path()}]}
-    });
-    std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
+    let bundle = precreated_bundle(&host, &netns);
     let ann = [("ipvlan.network", "net")];
     let create = || {
         host.oci_hook(
@@ -296,13 +290,7 @@ fn containers_without_ipvlan_annotations_are_left_alone() {
 fn precreated_netns_loses_its_link_at_poststop() {
     let host = Host::with_network("prens", &["--subnet", "10.77.6.0/24"]);
     let netns = Ns::new(); // outlives the "container", like /run/netns/X
-    let bundle = host.dir().join("bundle");
-    std::fs::create_dir_all(&bundle).unwrap();
-    let config = serde_json::json!({
-        "ociVersion": "1.0.2",
-        "linux": {"namespaces": [{"type": "network", "path": netns.netns_path()}]}
-    });
-    std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
+    let bundle = precreated_bundle(&host, &netns);
     let ann = [("ipvlan.network", "net")];
     let out = host.oci_hook(
         "createRuntime",
@@ -415,13 +403,7 @@ fn kernel_without_ipvlan_gets_the_clear_message() {
 fn containers_sharing_a_netns_never_touch_each_others_links() {
     let host = Host::with_network("pod", &["--subnet", "10.77.13.0/24"]);
     let pod = Ns::new(); // a pod's netns, joined by two containers
-    let bundle = host.dir().join("bundle");
-    std::fs::create_dir_all(&bundle).unwrap();
-    let config = serde_json::json!({
-        "ociVersion": "1.0.2",
-        "linux": {"namespaces": [{"type": "network", "path": pod.netns_path()}]}
-    });
-    std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
+    let bundle = precreated_bundle(&host, &pod);
     let run = |stage: &str, id: &str, ann: &[(&str, &str)]| {
         let pid = (stage == "createRuntime").then(|| pod.pid());
         host.oci_hook(stage, &state_json(id, pid, &bundle, ann))
@@ -506,4 +488,16 @@ fn closed_stdio_and_a_reader_gone() {
     let status = child.wait().expect("wait");
     assert_eq!(status.signal(), None, "killed: {status:?}");
     assert_eq!(status.code(), Some(1), "{status:?}");
+}
+
+/// A bundle whose config.json names `netns`, a pre-created netns that outlives the container.
+fn precreated_bundle(host: &Host, netns: &Ns) -> std::path::PathBuf {
+    let bundle = host.dir().join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    let config = serde_json::json!({
+        "ociVersion": "1.0.2",
+        "linux": {"namespaces": [{"type": "network", "path": netns.netns_path()}]}
+    });
+    std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
+    bundle
 }
