@@ -232,14 +232,7 @@ fn a_retry_replaces_the_untagged_leftover_of_a_setup_cut_short_and_nothing_else(
     leftover("p1");
     let before = netns.sh("ip -o link");
     let foreign = index(&netns, "eth0");
-    let out = create();
-    assert!(!out.status.success());
-    let err = text(&out.stderr);
-    assert!(
-        err.contains("interface eth0 already exists in netns")
-            && err.contains("ipvlan-hook did not create it"),
-        "{err}"
-    );
+    let err = refused_for_a_foreign_eth0(&create());
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
     assert_eq!(host.lease_count(), 0, "the lease must be released");
     assert_eq!(netns.sh("ip -o link"), before, "a link was left or touched");
@@ -254,14 +247,7 @@ fn failure_after_the_lease_rolls_everything_back() {
     // eth0 is already taken in the container by a link that is not ours: renaming must fail.
     ctr.sh("ip link add eth0 type veth peer name other");
     let before = ctr.sh("ip -o link");
-    let out = host.create("c5", &ctr, &[("ipvlan.network", "net")]);
-    assert!(!out.status.success());
-    let err = text(&out.stderr);
-    assert!(
-        err.contains("interface eth0 already exists in netns")
-            && err.contains("ipvlan-hook did not create it"),
-        "{err}"
-    );
+    refused_for_a_foreign_eth0(&host.create("c5", &ctr, &[("ipvlan.network", "net")]));
     assert_eq!(host.lease_count(), 0, "lease must be released on rollback");
     // No link made under a temporary name is left, and the veth that was there is untouched.
     let links = ctr.sh("ip -o link");
@@ -500,4 +486,16 @@ fn precreated_bundle(host: &Host, netns: &Ns) -> std::path::PathBuf {
     });
     std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
     bundle
+}
+
+/// The refusal of a setup whose eth0 is taken by a link ipvlan-hook did not make: its stderr.
+fn refused_for_a_foreign_eth0(out: &std::process::Output) -> String {
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("interface eth0 already exists in netns")
+            && err.contains("ipvlan-hook did not create it"),
+        "{err}"
+    );
+    err
 }
