@@ -9,7 +9,8 @@
 #   sudo bench/run.sh --compare-bin /tmp/old-ipvlan-hook --skip dual,scale,concurrent,strace --out /tmp/ab
 #                                          # A/B: a second build in the same interleaving
 #
-# Installs the peers from Debian when missing, builds the release binary (cargo build --release),
+# Installs the peers from Debian when missing, builds the release binary as the packages do
+# (cargo build --release --features etcd),
 # then runs bench/bench.py (options: bench/bench.py --help), which writes docs/benchmark.md (the
 # results table and the targets), docs/benchmark.png (the plot), docs/benchmark.json (raw
 # summary) and docs/benchmark-strace.txt (one traced setup).
@@ -40,12 +41,12 @@ fi
 if [ -n "${IPVLAN_HOOK_BIN:-}" ]; then
     bin=$IPVLAN_HOOK_BIN
 elif command -v cargo >/dev/null; then
-    cargo build --release --bin ipvlan-hook >&2
+    cargo build --release --features etcd --bin ipvlan-hook >&2
     bin=${CARGO_TARGET_DIR:-target}/$(rustc --print host-tuple)/release/ipvlan-hook
 elif bin=$(ls target/*/release/ipvlan-hook 2>/dev/null | head -n 1) && [ -x "$bin" ]; then
     echo "bench/run.sh: no cargo in root's PATH: using the existing $bin" >&2
 else
-    echo "bench/run.sh: no cargo in root's PATH: run 'cargo build --release' first, or set IPVLAN_HOOK_BIN" >&2
+    echo "bench/run.sh: no cargo in root's PATH: run 'cargo build --release --features etcd' first, or set IPVLAN_HOOK_BIN" >&2
     exit 1
 fi
 

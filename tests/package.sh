@@ -42,6 +42,9 @@ done
 # --- Tools -------------------------------------------------------------------------------------
 missing=()
 command -v rpmbuild >/dev/null || missing+=(rpm)
+command -v rpm2cpio >/dev/null || missing+=(rpm2cpio)
+command -v cpio >/dev/null || missing+=(cpio)
+command -v nm >/dev/null || missing+=(binutils)
 command -v podman >/dev/null || missing+=(podman)
 command -v runc >/dev/null || missing+=(runc)
 command -v jq >/dev/null || missing+=(jq)
@@ -111,6 +114,21 @@ step "building the Debian package (cargo deb: the release build, with LTO)"
 deb=$(cargo deb --locked --target "$(rustc --print host-tuple)" | tail -n 1)
 [ -f "$deb" ] || die "cargo deb made no package (it printed '$deb')"
 
+# build.rs has lld put the functions of build/hot-symbols.txt first in .text: a list that no
+# longer names this build's functions (another rustc, version or profile) lays the hook's path out
+# over the whole binary again, silently; say so here.
+step "checking that build/hot-symbols.txt still lays out this build"
+bin=target/$(rustc --print host-tuple)/release/ipvlan-hook
+listed=$(grep -c . build/hot-symbols.txt)
+addrs=$(nm "$bin" | awk 'NR == FNR { hot[$1] = 1; next } ($3 in hot) && $2 ~ /^[tTwW]$/ { print $1 }' \
+	build/hot-symbols.txt - | sort -u)
+found=$(grep -c . <<<"$addrs" || true)
+stale="run 'sudo build/hot-symbols.sh' and commit build/hot-symbols.txt"
+((found * 10 >= listed * 9)) || die "only $found of the $listed functions in build/hot-symbols.txt are in $bin: $stale"
+span=$((0x$(tail -n 1 <<<"$addrs") - 0x$(head -n 1 <<<"$addrs")))
+text=$((0x$(readelf -SW "$bin" | awk '$2 == ".text" { print $6 }')))
+((span * 2 <= text)) || die "the listed functions span $span of the $text bytes of .text in $bin: not packed ($stale)"
+
 # Regular files, and symlinks as "LINK -> TARGET".
 files_of_deb() {
 	dpkg-deb -c "$1" | awk '$1 ~ /^-/ { sub(/^\./, "", $6); print $6 }
@@ -162,6 +180,8 @@ if [ "$rpm_files" != "$deb_like" ]; then
 	diff <(echo "$deb_like") <(echo "$rpm_files") >&2 || true
 	die "the RPM and the Debian package carry different files (< deb, > rpm)"
 fi
+rpm2cpio "$rpm" | (mkdir -p "$work/rpm/root" && cd "$work/rpm/root" && cpio -idm --quiet ./usr/bin/ipvlan-hook)
+[ -z "$(nm "$work/rpm/root/usr/bin/ipvlan-hook" 2>/dev/null)" ] || die "the RPM's /usr/bin/ipvlan-hook is not stripped"
 [ "$(rpm -qp --configfiles "$rpm" | sort)" = "$(sort <<<"$conffiles")" ] ||
 	die "the RPM's config files are not exactly $(tr '\n' ' ' <<<"$conffiles")"
 
@@ -176,6 +196,10 @@ chmod 644 "$work/$(basename "$deb")"
 installed=1
 apt_get install "$work/$(basename "$deb")"
 [ -d /var/lib/ipvlan-hook ] || die "the package made no state directory /var/lib/ipvlan-hook"
+# The release profile keeps the symbol table (build/hot-symbols.sh reads it); packages do not.
+for b in /usr/bin/ipvlan-hook /usr/bin/ipvlan-run; do
+	[ -z "$(nm "$b" 2>/dev/null)" ] || die "the package's $b is not stripped"
+done
 for page in "8 ipvlan-hook" "5 ipvlan-hook" "8 ipvlan-run"; do
 	# shellcheck disable=SC2086 # section and name
 	man -w $page >/dev/null || die "man does not find the installed page $page"

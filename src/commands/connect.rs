@@ -147,7 +147,10 @@ pub fn disconnect(args: DisconnectArgs, dirs: &Dirs) -> Result<()> {
     let id = &args.id;
     crate::oci::validate_container_id(id)?;
     crate::network::validate_name(&args.network)?;
-    let stores = select::for_network_names(&[&args.network], dirs)?;
+    // The network, while it is defined: its store, host-access routes and announcement table.
+    let defined = NetworkStore::new(&dirs.config).load(&args.network).ok();
+    let networks: Vec<&crate::network::Network> = defined.iter().collect();
+    let stores = select::for_teardown(&networks, dirs)?;
     let mut errors = crate::error::Errors::default();
     for store in &stores {
         let held: Vec<ipam::Lease> = ipam::leases(&**store, Some(&args.network))?
@@ -178,8 +181,6 @@ pub fn disconnect(args: DisconnectArgs, dirs: &Dirs) -> Result<()> {
         let release = Release::Interfaces {
             network: &args.network,
         };
-        let network = NetworkStore::new(&dirs.config).load(&args.network).ok();
-        let networks: Vec<&crate::network::Network> = network.iter().collect();
         match attach::teardown(
             &[&**store],
             id,

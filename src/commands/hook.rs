@@ -67,13 +67,16 @@ fn create(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
 }
 
 fn poststop(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
-    let (names, ifnames) = ann.interfaces();
-    // The networks the container was set up on, while they are defined: their stores (lease
-    // files, etcd) host-access routes and announcement tables. A network removed meanwhile took its link and
-    // routes with it.
+    let (mut names, ifnames) = ann.interfaces();
+    // The networks the container was set up on, while they are defined (each read once): their
+    // stores (lease files, etcd), host-access routes and announcement tables. A network removed
+    // meanwhile took its link and routes with it.
+    names.sort_unstable();
+    names.dedup();
     let store = NetworkStore::new(&dirs.config);
     let networks: Vec<Network> = names.iter().filter_map(|n| store.load(n).ok()).collect();
-    let stores = crate::ipam::select::for_network_names(&names, dirs)?;
+    let networks: Vec<&Network> = networks.iter().collect();
+    let stores = crate::ipam::select::for_teardown(&networks, dirs)?;
     let stores: Vec<&dyn LeaseStore> = stores.iter().map(|s| &**s).collect();
     // The links only need deleting where the netns outlives the container; a runtime-made
     // netns took them with it.
@@ -85,7 +88,6 @@ fn poststop(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
         .as_deref()
         .filter(|p| p.exists())
         .and_then(|p| Netns::open(p).ok());
-    let networks: Vec<&Network> = networks.iter().collect();
     let released = attach::teardown(
         &stores,
         state.id(),

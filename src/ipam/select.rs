@@ -7,7 +7,6 @@
 use crate::dirs::Dirs;
 use crate::error::Result;
 use crate::ipam::{Lease, LeaseEntry, LeaseFiles, LeaseStore};
-use crate::network::store::NetworkStore;
 use crate::network::{Ipam, Network};
 
 /// The store for a hook or launcher run on `net`.
@@ -32,22 +31,14 @@ pub fn for_networks(networks: &[Network], dirs: &Dirs) -> Result<Vec<Box<dyn Lea
     networks.iter().map(|n| for_network(n, dirs)).collect()
 }
 
-/// The stores that may hold a container's leases on the networks `names` (poststop and
-/// disconnect know networks by name only): this host's lease files, and the store of each of
-/// those networks that keeps its leases in etcd. A network no longer defined has its leases in
-/// the files, if anywhere.
-pub fn for_network_names(names: &[&str], dirs: &Dirs) -> Result<Vec<Box<dyn LeaseStore>>> {
-    let networks = NetworkStore::new(&dirs.config);
+/// The stores that may hold a container's leases on networks it knew by name (poststop and
+/// disconnect), given those of them still defined: this host's lease files, and the store of
+/// each defined network that keeps its leases in etcd. A network no longer defined has its
+/// leases in the files, if anywhere.
+pub fn for_teardown(defined: &[&Network], dirs: &Dirs) -> Result<Vec<Box<dyn LeaseStore>>> {
     let mut stores: Vec<Box<dyn LeaseStore>> = vec![Box::new(LeaseFiles::new(&dirs.state))];
-    for (i, name) in names.iter().enumerate() {
-        if names[..i].contains(name) {
-            continue;
-        }
-        if let Ok(net) = networks.load(name)
-            && net.ipam == Ipam::Etcd
-        {
-            stores.push(for_network(&net, dirs)?);
-        }
+    for net in defined.iter().filter(|n| n.ipam == Ipam::Etcd) {
+        stores.push(for_network(net, dirs)?);
     }
     Ok(stores)
 }
