@@ -63,7 +63,7 @@ for line in sys.stdin:
         print(m["executable"])')
     [ -n "$bin" ] || { echo "bench/vm.sh: cargo built no ipvlan-hook" >&2; exit 1; }
     rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-    git diff --quiet HEAD -- src Cargo.toml Cargo.lock .cargo 2>/dev/null || rev="$rev, sources modified"
+    git diff --quiet HEAD -- src build build.rs Cargo.toml Cargo.lock .cargo 2>/dev/null || rev="$rev, sources modified"
     label="ipvlan-hook release build (cargo build --release --features etcd, git $rev)"
 fi
 [ -x "$bin" ] || { echo "bench/vm.sh: $bin is not an executable" >&2; exit 1; }
