@@ -95,7 +95,8 @@ PY
     echo 'copy_elf "$python"; ln -sf "$python" "$root/usr/bin/python3"'
     echo 'while read -r f; do case $f in *.so) copy_elf "$f" ;; *) copy_file "$f" ;; esac; done <' "$work/pyfiles"
     echo 'copy_elf /usr/lib/cni/ipvlan; copy_elf /usr/lib/cni/host-local'
-    printf 'copy_elf %q\n' "$bin"
+    # Stripped of its symbol table too, as the packages strip their copies (no change at run time).
+    printf 'copy_elf %q; strip "$root"%q\n' "$bin" "$bin"
     echo 'mkdir -p "$root$crate_dir/bench"; cp bench/*.py bench/oci-config.json "$root$crate_dir/bench/"'
     printf 'cat >"$root/etc/ipvlan-vm/command" <<%s\n' "'CMD'"
     [ "$aslr" = on ] || echo 'echo 0 >/proc/sys/kernel/randomize_va_space || exit 1'
@@ -110,7 +111,7 @@ IPVLAN_VM_EXTRA=$work/extra.sh IPVLAN_VM_TIMEOUT=${IPVLAN_VM_TIMEOUT:-3600} test
 tr -d '\r' <"$work/console" | sed -n '/^=== BENCH-VM-REPORT BEGIN/,/^=== BENCH-VM-REPORT END/p' | sed '1d;$d' >"$out/benchmark-vm.md"
 [ -s "$out/benchmark-vm.md" ] || { echo "bench/vm.sh: the VM wrote no report" >&2; exit 1; }
 # What the programs are (PIE or not, static or not): file(1) has no place in the VM; the image's
-# copies are these files, stripped of debug information.
+# copies are these files, stripped of debug information (ours of its symbol table as well).
 if command -v file >/dev/null; then
     {
         echo "The programs measured, by file(1) on the host (a PIE runs at a new address each time while ASLR is on):"
