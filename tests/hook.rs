@@ -188,13 +188,7 @@ fn index(ns: &Ns, ifname: &str) -> String {
 fn a_retry_replaces_the_untagged_leftover_of_a_setup_cut_short_and_nothing_else() {
     let host = Host::with_network("leftover", &["--subnet", "10.77.14.0/24"]);
     let netns = Ns::new(); // pre-created: it outlives the container
-    let bundle = host.dir().join("bundle");
-    std::fs::create_dir_all(&bundle).unwrap();
-    let config = serde_json::json!({
-        "ociVersion": "1.0.2",
-        "linux": {"namespaces": [{"type": "network", "path": netns.netns_path()}]}
-    });
-    std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
+    let bundle = precreated_bundle(&host, &netns);
     let ann = [("ipvlan.network", "net")];
     let create = || {
         host.oci_hook(
@@ -238,14 +232,7 @@ fn a_retry_replaces_the_untagged_leftover_of_a_setup_cut_short_and_nothing_else(
     leftover("p1");
     let before = netns.sh("ip -o link");
     let foreign = index(&netns, "eth0");
-    let out = create();
-    assert!(!out.status.success());
-    let err = text(&out.stderr);
-    assert!(
-        err.contains("interface eth0 already exists in netns")
-            && err.contains("ipvlan-hook did not create it"),
-        "{err}"
-    );
+    let err = refused_for_a_foreign_eth0(&create());
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
     assert_eq!(host.lease_count(), 0, "the lease must be released");
     assert_eq!(netns.sh("ip -o link"), before, "a link was left or touched");
@@ -260,14 +247,7 @@ fn failure_after_the_lease_rolls_everything_back() {
     // eth0 is already taken in the container by a link that is not ours: renaming must fail.
     ctr.sh("ip link add eth0 type veth peer name other");
     let before = ctr.sh("ip -o link");
-    let out = host.create("c5", &ctr, &[("ipvlan.network", "net")]);
-    assert!(!out.status.success());
-    let err = text(&out.stderr);
-    assert!(
-        err.contains("interface eth0 already exists in netns")
-            && err.contains("ipvlan-hook did not create it"),
-        "{err}"
-    );
+    refused_for_a_foreign_eth0(&host.create("c5", &ctr, &[("ipvlan.network", "net")]));
     assert_eq!(host.lease_count(), 0, "lease must be released on rollback");
     // No link made under a temporary name is left, and the veth that was there is untouched.
     let links = ctr.sh("ip -o link");
@@ -296,13 +276,7 @@ fn containers_without_ipvlan_annotations_are_left_alone() {
 fn precreated_netns_loses_its_link_at_poststop() {
     let host = Host::with_network("prens", &["--subnet", "10.77.6.0/24"]);
     let netns = Ns::new(); // outlives the "container", like /run/netns/X
-    let bundle = host.dir().join("bundle");
-    std::fs::create_dir_all(&bundle).unwrap();
-    let config = serde_json::json!({
-        "ociVersion": "1.0.2",
-        "linux": {"namespaces": [{"type": "network", "path": netns.netns_path()}]}
-    });
-    std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
+    let bundle = precreated_bundle(&host, &netns);
     let ann = [("ipvlan.network", "net")];
     let out = host.oci_hook(
         "createRuntime",
@@ -415,13 +389,7 @@ fn kernel_without_ipvlan_gets_the_clear_message() {
 fn containers_sharing_a_netns_never_touch_each_others_links() {
     let host = Host::with_network("pod", &["--subnet", "10.77.13.0/24"]);
     let pod = Ns::new(); // a pod's netns, joined by two containers
-    let bundle = host.dir().join("bundle");
-    std::fs::create_dir_all(&bundle).unwrap();
-    let config = serde_json::json!({
-        "ociVersion": "1.0.2",
-        "linux": {"namespaces": [{"type": "network", "path": pod.netns_path()}]}
-    });
-    std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
+    let bundle = precreated_bundle(&host, &pod);
     let run = |stage: &str, id: &str, ann: &[(&str, &str)]| {
         let pid = (stage == "createRuntime").then(|| pod.pid());
         host.oci_hook(stage, &state_json(id, pid, &bundle, ann))
@@ -461,4 +429,73 @@ fn containers_sharing_a_netns_never_touch_each_others_links() {
     assert_ok("hook", &run("poststop", "a", &a));
     assert!(!pod.sh("ip -o link").contains("eth0"));
     assert_eq!(host.lease_count(), 0);
+}
+
+/// The binary starts without std's runtime (src/main.rs) and does for itself what a hook needs
+/// of it: a runtime that closed the hook's stdio, or stopped reading its stderr, gets a clean
+/// exit status, never a hook killed by SIGPIPE or writing into a file it opened.
+#[test]
+fn closed_stdio_and_a_reader_gone() {
+    use std::io::Write;
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    use std::process::{Command, Stdio};
+
+    // stdin, stdout and stderr all closed: stdin reads as empty, and says so on a stderr that
+    // goes nowhere.
+    let mut cmd = Command::new(hook_bin());
+    cmd.args(["hook", "createRuntime"]);
+    // SAFETY: close(2) is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            for fd in 0..3 {
+                libc::close(fd);
+            }
+            Ok(())
+        });
+    }
+    let status = cmd.status().expect("run the hook");
+    assert_eq!(status.code(), Some(1), "{status:?}");
+
+    // A reader gone: the error message meets EPIPE, and the hook still exits 1.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut child = Command::new(hook_bin())
+        .args(["hook", "createRuntime"])
+        .stdin(Stdio::piped())
+        .stderr(writer)
+        .spawn()
+        .expect("run the hook");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"{not json")
+        .expect("write the state");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.signal(), None, "killed: {status:?}");
+    assert_eq!(status.code(), Some(1), "{status:?}");
+}
+
+/// A bundle whose config.json names `netns`, a pre-created netns that outlives the container.
+fn precreated_bundle(host: &Host, netns: &Ns) -> std::path::PathBuf {
+    let bundle = host.dir().join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    let config = serde_json::json!({
+        "ociVersion": "1.0.2",
+        "linux": {"namespaces": [{"type": "network", "path": netns.netns_path()}]}
+    });
+    std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
+    bundle
+}
+
+/// The refusal of a setup whose eth0 is taken by a link ipvlan-hook did not make: its stderr.
+fn refused_for_a_foreign_eth0(out: &std::process::Output) -> String {
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("interface eth0 already exists in netns")
+            && err.contains("ipvlan-hook did not create it"),
+        "{err}"
+    );
+    err
 }
