@@ -113,6 +113,7 @@ def vm(ctx):
     tools.make_vm_tools(ctx)
     ctx.meta = {"kernel": platform.release(), "ipvlan-hook": ctx.args.bin_label or ctx.binary,
                 "iterations": ctx.args.iterations,
+                "kernel.randomize_va_space (0: no ASLR)": open("/proc/sys/kernel/randomize_va_space").read().strip(),
                 "load average (1 min) in the VM at start": open("/proc/loadavg").read().split()[0]}
     log(f"ipvlan L2 and L3 in the VM, {ctx.args.iterations} interleaved iterations")
     phases.phase_vm(ctx)
