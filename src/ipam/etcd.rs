@@ -38,7 +38,7 @@
 //! to release everything a host that is gone for good held.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 
 use super::allocator::Pool;
 use super::leases;
-use super::store::{Lease, LeaseEntry, LeaseStore, NetworkLeases, Slot};
+use super::store::{Lease, LeaseEntry, LeaseStore, NetworkLeases, Slot, Taken};
 use crate::bail;
 use crate::error::{Error, Errors, Result};
 use crate::etcd::client::{Client, Compare, Kv, MAX_TXN_OPS, Op};
@@ -619,7 +619,7 @@ impl NetworkLeases for EtcdNetwork<'_> {
     }
 
     /// Every host's leases (`list` keeps this host's): one keys-only range read.
-    fn taken(&self) -> Result<HashSet<IpAddr>> {
+    fn taken(&self) -> Result<Taken> {
         let prefix = self.store.leases_prefix(&self.network);
         let kvs = self.client().list_prefix(prefix.as_bytes(), true)?;
         Ok(kvs

@@ -27,7 +27,6 @@ mod owner;
 pub(crate) mod select;
 mod store;
 
-use std::collections::HashSet;
 use std::net::IpAddr;
 
 use crate::fsutil::check_name;
@@ -38,7 +37,7 @@ use allocator::{Family, subnets_text};
 pub use etcd::EtcdStore;
 pub use files::LeaseFiles;
 pub use owner::Owner;
-pub use store::{LEASE_VERSION, Lease, LeaseEntry, LeaseStore, NetworkLeases, Slot};
+pub use store::{LEASE_VERSION, Lease, LeaseEntry, LeaseStore, NetworkLeases, Slot, Taken};
 
 use crate::bail;
 use crate::error::{Error, Errors, Result};
@@ -274,7 +273,7 @@ fn take(net: &mut dyn NetworkLeases, req: &Request, ask: &Ask) -> Result<Lease> 
     let mut collected = false;
     loop {
         for pool in req.pools.iter().filter(|p| p.family() == family) {
-            let mut listed: Option<HashSet<IpAddr>> = None;
+            let mut listed: Option<Taken> = None;
             for (i, addr) in allocator::candidates(pool, net.cursor(&pool.subnet)).enumerate() {
                 // The cheap check first: with thousands of leases, most candidates are taken.
                 // After a run of taken ones (a lost cursor, a nearly full range), one listing

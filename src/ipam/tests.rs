@@ -830,7 +830,7 @@ impl NetworkLeases for CountingNet<'_> {
     fn list(&self) -> Result<Vec<LeaseEntry>> {
         panic!("allocation and release must not list the leases")
     }
-    fn taken(&self) -> Result<HashSet<IpAddr>> {
+    fn taken(&self) -> Result<Taken> {
         self.calls.set(self.calls.get() + 1);
         self.inner.taken()
     }
