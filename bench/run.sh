@@ -3,7 +3,7 @@
 # netavark and an `ip -batch` floor, on this machine's kernel (macvlan on a veth parent in a
 # throwaway network namespace). Not part of the tests' pass/fail.
 #
-#   sudo bench/run.sh                      # full run (about 15-25 minutes on 2 vCPUs)
+#   sudo bench/run.sh                      # full run (about 5 minutes on 2 vCPUs)
 #   sudo bench/run.sh --iterations 50 --scale-counts 0,250,10000 --concurrent-rounds 3   # quicker
 #   sudo IPVLAN_HOOK_BIN=/path/to/ipvlan-hook bench/run.sh   # measure a given binary
 #   sudo bench/run.sh --compare-bin /tmp/old-ipvlan-hook --skip dual,scale,concurrent,strace --out /tmp/ab
