@@ -2,8 +2,10 @@
 //! container start and stop, and std's own start-up (looking up the main thread's stack in
 //! /proc/self/maps, an alternate signal stack to report stack overflows) cost a hook with
 //! nothing to do a tenth of its time (docs/benchmark-notes.md). What of it a hook needs is
-//! `prepare`. Arguments still come from std, which reads them from glibc at load time.
-#![no_main]
+//! `prepare`. Arguments still come from std, which reads them from glibc at load time. A test
+//! build (`cargo test --all-targets` builds one of every binary) keeps the harness's `main`.
+#![cfg_attr(not(test), no_main)]
+#![cfg(not(test))]
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
