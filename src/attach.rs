@@ -4,11 +4,11 @@
 //! (crun and podman never call poststop after a failed createRuntime). Teardown never stops
 //! early: it does every step and reports every error.
 //!
-//! Per attachment, in order: parent link, leases, the slave made straight into the netns under
-//! its final name (a temporary one only where that name is taken there); then one visit to the
-//! netns for all of them (socket, indexes, replacing what a temporary name stood in for,
-//! sysctls); then per attachment: addresses, up with the container id as alias; last the
-//! default routes of the winners.
+//! The netns is held (`Netns::lock`) for the whole setup. Per attachment, in order: parent
+//! link, leases, the slave made straight into the netns under its final name (a temporary one
+//! only where that name is taken there); then one visit to the netns for all of them (socket,
+//! indexes, replacing what a temporary name stood in for, sysctls); then per attachment:
+//! addresses, up with the container id as alias; last the default routes of the winners.
 
 use std::net::IpAddr;
 
@@ -118,6 +118,7 @@ pub fn setup(
     netns: &Netns,
 ) -> Result<Vec<Vec<Lease>>> {
     check(atts)?;
+    let _held = netns.lock()?;
     transaction(rtnl, container, owner, atts, netns)
 }
 

@@ -46,6 +46,18 @@ impl Netns {
         })
     }
 
+    /// Hold this namespace against other ipvlan-hook processes until the guard drops: an
+    /// exclusive flock on the namespace file, which every open of it shares. A setup holds it
+    /// from before its first link exists until every link carries its container's tag, so a
+    /// second setup in the same netns (a pod's containers) never takes the first one's new,
+    /// still untagged link for the leftover of a setup cut short.
+    pub fn lock(&self) -> Result<Held> {
+        let context = || format!("cannot lock network namespace {}", self.path.display());
+        let file = File::from(self.fd.try_clone().with_context(context)?);
+        file.lock().with_context(context)?;
+        Ok(Held(file))
+    }
+
     /// The network namespace of the calling thread.
     pub fn current() -> Result<Netns> {
         Netns::open(Path::new(CURRENT))
@@ -89,6 +101,16 @@ impl Netns {
         let result = f();
         drop(home);
         result
+    }
+}
+
+/// A namespace held by `Netns::lock`. The lock belongs to the open file description the
+/// namespace's own descriptor shares, so it is given back explicitly.
+pub struct Held(File);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
     }
 }
 

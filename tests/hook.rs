@@ -499,3 +499,31 @@ fn refused_for_a_foreign_eth0(out: &std::process::Output) -> String {
     );
     err
 }
+
+/// A setup holds the container's netns (flock on the namespace file) until its links carry their
+/// tags: another setup in the same netns, a pod's other container, waits for it instead of
+/// taking its still untagged link for the leftover of a setup cut short.
+#[test]
+fn a_setup_waits_while_another_holds_the_netns() {
+    let host = Host::with_network("nslock", &["--subnet", "10.77.15.0/24"]);
+    let pod = Ns::new();
+    let bundle = precreated_bundle(&host, &pod);
+    let ann = [("ipvlan.network", "net")];
+    let other = std::fs::File::open(pod.netns_path()).expect("open the pod's netns");
+    other.lock().expect("hold the pod's netns");
+    let child = host.spawn_oci_hook(
+        "createRuntime",
+        &state_json("c15", Some(pod.pid()), &bundle, &ann),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        !pod.sh("ip -o link").contains("eth0"),
+        "the setup went on while the netns was held"
+    );
+    other.unlock().expect("let go of the netns");
+    let out = child.wait_with_output().expect("wait for the hook");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(alias(&pod, "eth0").as_deref(), Some("c15"));
+    let out = host.oci_hook("poststop", &state_json("c15", None, &bundle, &ann));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
