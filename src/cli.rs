@@ -116,13 +116,9 @@ fn hook_args(args: &[std::ffi::OsString]) -> Option<(Stage, Dirs)> {
         return None;
     }
     let stage = <Stage as clap::ValueEnum>::from_str(stage.to_str()?, false).ok()?;
-    let dir = |env: &str, default: &str| match std::env::var_os(env) {
-        Some(v) if v.is_empty() => None,
-        v => Some(v.map_or_else(|| PathBuf::from(default), PathBuf::from)),
-    };
     let dirs = Dirs {
-        config: dir(dirs::CONFIG_ENV, dirs::DEFAULT_CONFIG)?,
-        state: dir(dirs::STATE_ENV, dirs::DEFAULT_STATE)?,
+        config: dirs::from_env(dirs::CONFIG_ENV, dirs::DEFAULT_CONFIG)?,
+        state: dirs::from_env(dirs::STATE_ENV, dirs::DEFAULT_STATE)?,
     };
     Some((stage, dirs))
 }

@@ -26,6 +26,16 @@ pub struct Dirs {
     pub state: PathBuf,
 }
 
+/// The directory the variable `env` names, else `default`: the value `--config-dir` and
+/// `--state-dir` default to. None when the variable is set but empty, which the command line
+/// refuses; the CNI plugin, which has no command line, takes the default then.
+pub fn from_env(env: &str, default: &str) -> Option<PathBuf> {
+    match std::env::var_os(env) {
+        Some(v) if v.is_empty() => None,
+        v => Some(v.map_or_else(|| PathBuf::from(default), PathBuf::from)),
+    }
+}
+
 pub fn networks(config: &Path) -> PathBuf {
     config.join(NETWORKS)
 }

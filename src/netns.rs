@@ -51,11 +51,10 @@ impl Netns {
     /// from before its first link exists until every link carries its container's tag, so a
     /// second setup in the same netns (a pod's containers) never takes the first one's new,
     /// still untagged link for the leftover of a setup cut short.
-    pub fn lock(&self) -> Result<Held> {
-        let context = || format!("cannot lock network namespace {}", self.path.display());
-        let file = File::from(self.fd.try_clone().with_context(context)?);
-        file.lock().with_context(context)?;
-        Ok(Held(file))
+    pub fn lock(&self) -> Result<Held<'_>> {
+        flock(self, libc::LOCK_EX)
+            .with_context(|| format!("cannot lock network namespace {}", self.path.display()))?;
+        Ok(Held(self))
     }
 
     /// The network namespace of the calling thread.
@@ -104,14 +103,19 @@ impl Netns {
     }
 }
 
-/// A namespace held by `Netns::lock`. The lock belongs to the open file description the
-/// namespace's own descriptor shares, so it is given back explicitly.
-pub struct Held(File);
+/// A namespace held by `Netns::lock`, let go when dropped (the lock would otherwise last as
+/// long as the namespace's descriptor).
+pub struct Held<'a>(&'a Netns);
 
-impl Drop for Held {
+impl Drop for Held<'_> {
     fn drop(&mut self) {
-        let _ = self.0.unlock();
+        let _ = flock(self.0, libc::LOCK_UN);
     }
+}
+
+fn flock(ns: &Netns, op: libc::c_int) -> nix::Result<()> {
+    // SAFETY: flock on a descriptor this Netns owns; it touches no memory.
+    nix::errno::Errno::result(unsafe { libc::flock(ns.fd.as_raw_fd(), op) }).map(drop)
 }
 
 /// The namespace the calling thread was in before it entered another: dropping it returns

@@ -82,10 +82,10 @@ impl State {
             return Ok(None);
         }
         let config = bundle.join("config.json");
-        if !config.exists() {
-            return Ok(None);
-        }
-        let text = fs_err::read(&config).context("cannot read the bundle config")?;
+        let text = match fs_err::read(&config) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            r => r.context("cannot read the bundle config")?,
+        };
         let spec: BundleConfig = serde_json::from_slice(&text)
             .with_context(|| format!("invalid bundle config {}", config.display()))?;
         let path = spec

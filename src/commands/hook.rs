@@ -84,10 +84,7 @@ fn poststop(state: &State, ann: &Annotations, dirs: &Dirs) -> Result<()> {
         crate::warn(&format!("container {}: {e}", state.id()));
         None
     });
-    let netns = precreated
-        .as_deref()
-        .filter(|p| p.exists())
-        .and_then(|p| Netns::open(p).ok());
+    let netns = precreated.as_deref().and_then(|p| Netns::open(p).ok());
     let released = attach::teardown(
         &stores,
         state.id(),

@@ -183,33 +183,29 @@ enum Index {
     Addresses(Vec<IpAddr>),
 }
 
-impl Locked {
-    /// What the lease file names say, without reading the files: the address of each, or the
-    /// path of one whose name is not an address as ipvlan-hook writes it.
-    fn lease_names(&self) -> Result<Vec<std::result::Result<IpAddr, PathBuf>>> {
-        let mut out = Vec::new();
-        self.each_lease_name(|name| out.push(name))?;
-        Ok(out)
-    }
+/// A lease file's name: its address, or the file's path when the name is not one.
+type LeaseName = std::result::Result<IpAddr, PathBuf>;
 
-    /// `lease_names`, one at a time: a listing of 60,000 leases need not be held twice.
-    fn each_lease_name(
-        &self,
-        mut f: impl FnMut(std::result::Result<IpAddr, PathBuf>),
-    ) -> Result<()> {
-        for entry in fs::read_dir(self.leases_dir())? {
-            let entry = entry?;
+impl Locked {
+    /// What the lease file names say, without reading the files, one at a time (a listing of
+    /// 60,000 leases is never held twice): the address of each, or the path of one whose name
+    /// is not an address as ipvlan-hook writes it.
+    fn lease_names(&self) -> Result<impl Iterator<Item = Result<LeaseName>>> {
+        Ok(fs::read_dir(self.leases_dir())?.filter_map(|entry| {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => return Some(Err(e.into())),
+            };
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if name.starts_with('.') {
-                continue;
+                return None;
             }
-            f(match name.parse::<IpAddr>() {
+            Some(Ok(match name.parse::<IpAddr>() {
                 Ok(addr) if addr.to_string() == name => Ok(addr),
                 _ => Err(entry.path()),
-            });
-        }
-        Ok(())
+            }))
+        }))
     }
 
     fn leases_dir(&self) -> PathBuf {
@@ -415,7 +411,7 @@ impl NetworkLeases for Locked {
     fn list(&self) -> Result<Vec<LeaseEntry>> {
         let mut out = Vec::new();
         for name in self.lease_names()? {
-            match name {
+            match name? {
                 Ok(addr) => match self.read_slot(addr)? {
                     Slot::Leased(l) => out.push(LeaseEntry::Lease(l)),
                     Slot::Corrupt { path, reason } => {
@@ -434,9 +430,10 @@ impl NetworkLeases for Locked {
     }
 
     fn taken(&self) -> Result<Taken> {
-        let mut taken = Taken::default();
-        self.each_lease_name(|name| name.into_iter().for_each(|a| taken.add(a)))?;
-        Ok(taken.sorted())
+        // Names that are not addresses block nothing here: `create` still finds their files.
+        self.lease_names()?
+            .filter_map(|name| name.map(Result::ok).transpose())
+            .collect()
     }
 
     fn cursor(&self, pool: &IpNetwork) -> Option<IpAddr> {

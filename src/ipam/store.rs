@@ -102,10 +102,10 @@ pub trait NetworkLeases {
     fn tidy(&mut self) -> Result<()>;
 }
 
-/// Stored addresses, sorted, each family in its own integers: a set for the allocator's lookups
-/// that holds a 60,000-lease IPv4 network in 240 KiB. A HashSet<IpAddr> took 2.7 MiB, and pushed
-/// a setup with the cursor lost past the 3 MiB a setup may use (docs/benchmark-notes.md).
-#[derive(Default)]
+/// Stored addresses, sorted, each family in its own integers: the allocator's set for its
+/// lookups, small enough for a whole network (60,000 IPv4 addresses are 240 KB). With a
+/// `HashSet<IpAddr>`, a setup with the cursor lost at 60,000 leases peaked at 7.1 MiB; with
+/// this, 2.2 MiB (docs/benchmark-notes.md).
 pub struct Taken {
     v4: Vec<u32>,
     v6: Vec<u128>,
@@ -113,27 +113,20 @@ pub struct Taken {
 
 impl FromIterator<IpAddr> for Taken {
     fn from_iter<I: IntoIterator<Item = IpAddr>>(iter: I) -> Taken {
-        let mut taken = Taken::default();
-        iter.into_iter().for_each(|a| taken.add(a));
-        taken.sorted()
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for addr in iter {
+            match addr {
+                IpAddr::V4(a) => v4.push(u32::from(a)),
+                IpAddr::V6(a) => v6.push(u128::from(a)),
+            }
+        }
+        v4.sort_unstable();
+        v6.sort_unstable();
+        Taken { v4, v6 }
     }
 }
 
 impl Taken {
-    /// Gather addresses one by one; `sorted` then makes the set.
-    pub fn add(&mut self, addr: IpAddr) {
-        match addr {
-            IpAddr::V4(a) => self.v4.push(u32::from(a)),
-            IpAddr::V6(a) => self.v6.push(u128::from(a)),
-        }
-    }
-
-    pub fn sorted(mut self) -> Taken {
-        self.v4.sort_unstable();
-        self.v6.sort_unstable();
-        self
-    }
-
     pub fn contains(&self, addr: &IpAddr) -> bool {
         match addr {
             IpAddr::V4(a) => self.v4.binary_search(&u32::from(*a)).is_ok(),

@@ -42,6 +42,20 @@ pub fn make_certs(dir: &Path) {
 
 /// A throwaway single-member etcd on 127.0.0.1: free ports, its own CA, server and client
 /// certificates (made with openssl), a data dir removed on drop; killed on drop.
+/// etcd.json for `host` under `prefix`, with the client certificates `make_certs` wrote to `dir`.
+fn etcd_json(dir: &Path, prefix: &str, host: &str, endpoints: &[impl serde::Serialize]) -> String {
+    serde_json::json!({
+        "version": 1,
+        "endpoints": endpoints,
+        "ca": dir.join("ca.pem"),
+        "cert": dir.join("client.pem"),
+        "key": dir.join("client.key"),
+        "prefix": prefix,
+        "host": host,
+    })
+    .to_string()
+}
+
 pub struct Etcd {
     child: Option<Child>,
     dir: PathBuf,
@@ -193,16 +207,7 @@ impl Etcd {
     }
 
     pub fn config_endpoints(&self, host: &str, endpoints: &[&str]) -> String {
-        serde_json::json!({
-            "version": 1,
-            "endpoints": endpoints,
-            "ca": self.dir.join("ca.pem"),
-            "cert": self.dir.join("client.pem"),
-            "key": self.dir.join("client.key"),
-            "prefix": "/ipvh-test",
-            "host": host,
-        })
-        .to_string()
+        etcd_json(&self.dir, "/ipvh-test", host, endpoints)
     }
 
     /// Start (again, on the same ports and data) and wait until it serves requests.
@@ -391,16 +396,7 @@ impl Cluster {
     /// etcd.json for host `host` talking to `members`, in that order.
     pub fn config(&self, host: &str, members: &[usize]) -> String {
         let endpoints: Vec<String> = members.iter().map(|m| Self::endpoint(*m)).collect();
-        serde_json::json!({
-            "version": 1,
-            "endpoints": endpoints,
-            "ca": self.dir.join("ca.pem"),
-            "cert": self.dir.join("client.pem"),
-            "key": self.dir.join("client.key"),
-            "prefix": "/ipvh-cluster",
-            "host": host,
-        })
-        .to_string()
+        etcd_json(&self.dir, "/ipvh-cluster", host, &endpoints)
     }
 
     fn spawn(&mut self, m: usize) {

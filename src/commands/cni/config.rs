@@ -317,7 +317,7 @@ impl Section {
     pub fn dirs(&self) -> Dirs {
         let pick = |key: &Option<PathBuf>, env: &str, default: &str| {
             key.clone()
-                .or_else(|| std::env::var_os(env).map(PathBuf::from))
+                .or_else(|| dirs::from_env(env, default))
                 .unwrap_or_else(|| PathBuf::from(default))
         };
         Dirs {
